@@ -1,0 +1,33 @@
+# loom: build, test, demo, bench. `make test` is what CI runs (.ci/run).
+GO       ?= go
+BIN      := bin
+LOOM     := $(BIN)/loom
+PKG      := ./...
+
+.PHONY: build test unit-test integration-test demo bench clean
+build:
+	$(GO) build -o $(LOOM) ./cmd/loom
+
+# Unit tests need no server; the integration tests run against the real dev
+# cluster, which is started before and always stopped after them.
+test: unit-test integration-test
+
+unit-test:
+	$(GO) vet $(PKG)
+	$(GO) test -count=1 $(PKG)
+
+integration-test:
+	$(MAKE) cluster-up
+	status=0; $(GO) test -count=1 -tags integration -timeout 45m $(PKG) || status=$$?; \
+	  $(MAKE) cluster-down; exit $$status
+
+demo: build
+	./scripts/demo.sh
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./bench/...
+
+clean:
+	rm -rf $(BIN)
+
+include integration/cluster/cluster.mk
