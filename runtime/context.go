@@ -1,0 +1,44 @@
+package runtime
+
+import (
+	"time"
+
+	"github.com/loom-yarn/loom/state"
+)
+
+// Context is what an operator learns about where it runs. One Context is made
+// per operator instance; it is used from the task goroutine only.
+type Context struct {
+	Job            string // job name
+	Operator       string // operator name as the user gave it
+	UID            string // stable operator id: names its state in checkpoints
+	Subtask        int    // index of this parallel instance, from 0
+	Parallelism    int
+	MaxParallelism int // number of key groups
+	Attempt        int // 0 on the first run, counts restarts
+
+	// KeyGroups is the range of key groups this subtask owns.
+	KeyGroups state.KeyGroupRange
+	// Backend holds the task's keyed state; nil when no operator of the chain is keyed.
+	Backend state.Backend
+	// Restored is the operator state saved by SnapshotState at the checkpoint
+	// being restored, nil on a fresh start.
+	Restored []byte
+
+	// BadRecords decides what a malformed input record does to the job.
+	BadRecords *BadRecordPolicy
+	// Metrics counts this operator's records.
+	Metrics *OperatorMetrics
+	// Timers schedules processing-time callbacks on the task goroutine.
+	Timers ProcessingTimers
+	// Config gives job options by key (for operators with tunables).
+	Config map[string]string
+}
+
+// ProcessingTimers runs callbacks at wall-clock times on the task's own
+// goroutine, between batches, so the callback may touch operator state freely.
+type ProcessingTimers interface {
+	Now() time.Time
+	// At schedules fn at t (or as soon as possible if t has passed).
+	At(t time.Time, fn func(now time.Time) error)
+}
