@@ -1,6 +1,9 @@
 package runtime
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // OperatorMetrics are one operator instance's counters. They are plain atomics
 // updated once per batch; package metrics exports them to Prometheus.
@@ -21,4 +24,18 @@ type TaskMetrics struct {
 	// Watermark is the task's current combined input watermark (NoTimestamp before the first).
 	Watermark atomic.Int64
 	Operators []*OperatorMetrics
+}
+
+// Progress is a job-wide view for status lines and summaries.
+type Progress struct {
+	// RecordsIn counts records read by sources; RecordsOut records written by sinks.
+	RecordsIn, RecordsOut int64
+	// Watermark is the lowest watermark among running tasks (NoTimestamp if none yet).
+	Watermark int64
+	// CompletedCheckpoints counts checkpoints completed in this run.
+	CompletedCheckpoints int
+	// Elapsed is the time since the job started.
+	Elapsed time.Duration
+	// RunningTasks and TotalTasks count subtasks.
+	RunningTasks, TotalTasks int
 }
