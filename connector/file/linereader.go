@@ -1,0 +1,216 @@
+package file
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/loom-yarn/loom/connector/fs"
+	"github.com/loom-yarn/loom/runtime"
+)
+
+// lineFormat decodes the lines of one reader. A format is used by one reader
+// only, so it may keep scratch buffers.
+type lineFormat[T any] interface {
+	// startFile is called before the first line of each split, with the file
+	// it belongs to (CSV reads the header there).
+	startFile(f fs.File, name string) error
+	// parse decodes the line that starts at offset off. skip drops the line
+	// silently (a header, a blank line); err makes it a bad record.
+	parse(line []byte, off int64) (v T, skip bool, err error)
+}
+
+// lineReader reads the splits i, i+n, i+2n, ... of a plan, line by line.
+//
+// Its position is (split, offset): offset is the file offset of the next line
+// to return, or -1 when split has not been started (it then starts at the
+// split's beginning, skipping the partial first line).
+type lineReader[T any] struct {
+	list        *listing
+	plan        *splitPlan
+	format      lineFormat[T]
+	subtask     int
+	parallelism int
+
+	split  int
+	offset int64
+
+	ctx     *runtime.Context
+	file    fs.File // open file of the current split, nil between splits
+	fileIdx int
+	sc      lineScanner
+	lines   lineCounter
+	ended   bool
+}
+
+func newLineReader[T any](l *listing, p *splitPlan, f lineFormat[T], subtask, parallelism int) *lineReader[T] {
+	return &lineReader[T]{list: l, plan: p, format: f, subtask: subtask, parallelism: parallelism,
+		split: subtask, offset: -1, fileIdx: -1}
+}
+
+// Open restores the position from ctx.Restored, if any.
+func (r *lineReader[T]) Open(ctx *runtime.Context) error {
+	r.ctx = ctx
+	if ctx != nil && ctx.Restored != nil {
+		split, off, err := decodePosition(ctx.Restored, r.plan)
+		if err != nil {
+			return err
+		}
+		if split%r.parallelism != r.subtask {
+			return fmt.Errorf("file source: restored split %d does not belong to subtask %d of %d", split, r.subtask, r.parallelism)
+		}
+		r.split, r.offset = split, off
+	}
+	return nil
+}
+
+// Read appends the next lines to b, moving on to the next split as each ends.
+func (r *lineReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
+	if r.ended {
+		return runtime.ReadStatus{End: true}, nil
+	}
+	n0 := b.Len()
+	defer func() {
+		if r.ctx != nil && r.ctx.Metrics != nil {
+			r.ctx.Metrics.RecordsOut.Add(int64(b.Len() - n0))
+		}
+	}()
+	for b.Len() < cap(b.Values) {
+		if r.file == nil {
+			if r.split >= len(r.plan.splits) {
+				r.ended = true
+				if b.Len() > n0 {
+					return runtime.ReadStatus{}, nil // End on the next call, with no records
+				}
+				return runtime.ReadStatus{End: true}, nil
+			}
+			if err := r.openSplit(); err != nil {
+				return runtime.ReadStatus{}, err
+			}
+		}
+		line, off, ok, err := r.sc.next()
+		if err != nil {
+			return runtime.ReadStatus{}, fmt.Errorf("read %s: %w", r.list.files[r.fileIdx].name, err)
+		}
+		if !ok {
+			r.split += r.parallelism
+			r.offset = -1
+			if err := r.closeFile(); err != nil {
+				return runtime.ReadStatus{}, err
+			}
+			continue
+		}
+		r.offset = r.sc.pos()
+		v, skip, perr := r.format.parse(line, off)
+		if perr != nil {
+			if err := r.badRecord(line, off, perr); err != nil {
+				return runtime.ReadStatus{}, err
+			}
+			continue
+		}
+		if !skip {
+			b.Append(runtime.NoTimestamp, v)
+		}
+	}
+	return runtime.ReadStatus{}, nil
+}
+
+func (r *lineReader[T]) badRecord(line []byte, off int64, perr error) error {
+	name := r.list.files[r.fileIdx].name
+	where := fmt.Sprintf("%s@%d", name, off)
+	if n, err := r.lines.lineAt(r.file, off); err == nil {
+		where = fmt.Sprintf("%s:%d", name, n)
+	}
+	var policy *runtime.BadRecordPolicy
+	if r.ctx != nil {
+		policy = r.ctx.BadRecords
+	}
+	return policy.Handle(where, line, perr)
+}
+
+// openSplit opens the file of the current split and positions the scanner.
+func (r *lineReader[T]) openSplit() error {
+	sp := r.plan.splits[r.split]
+	in := r.list.files[sp.file]
+	f, err := in.fsys.Open(in.path)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", in.name, err)
+	}
+	if f.Size() != in.size {
+		f.Close()
+		return fmt.Errorf("input %s: size changed from %d to %d bytes since it was listed: inputs must not change while a job reads them", in.name, in.size, f.Size())
+	}
+	r.file, r.fileIdx = f, sp.file
+	if err := r.format.startFile(f, in.name); err != nil {
+		return err
+	}
+	start, skipPartial := sp.start, true
+	if r.offset >= 0 {
+		start, skipPartial = r.offset, false
+	}
+	if err := r.sc.reset(f, in.size, start, sp.end, skipPartial); err != nil {
+		return fmt.Errorf("read %s: %w", in.name, err)
+	}
+	return nil
+}
+
+func (r *lineReader[T]) closeFile() error {
+	if r.file == nil {
+		return nil
+	}
+	err := r.file.Close()
+	r.file = nil
+	if err != nil {
+		return fmt.Errorf("close %s: %w", r.list.files[r.fileIdx].name, err)
+	}
+	return nil
+}
+
+// Snapshot returns the position: the first line not yet returned.
+func (r *lineReader[T]) Snapshot() ([]byte, error) {
+	return encodePosition(r.plan, r.split, r.offset), nil
+}
+
+// Close closes the open file, if any.
+func (r *lineReader[T]) Close() error { return r.closeFile() }
+
+// Positions are encoded as: version byte, the plan's split size and split
+// count (to refuse a restore against a different listing or parallelism),
+// the split index and the offset.
+const positionVersion = 1
+
+func encodePosition(p *splitPlan, split int, offset int64) []byte {
+	b := []byte{positionVersion}
+	b = binary.AppendVarint(b, p.size)
+	b = binary.AppendUvarint(b, uint64(len(p.splits)))
+	b = binary.AppendUvarint(b, uint64(split))
+	return binary.AppendVarint(b, offset)
+}
+
+var errBadPosition = errors.New("file source: corrupt checkpoint position")
+
+func decodePosition(b []byte, p *splitPlan) (split int, offset int64, err error) {
+	if len(b) == 0 || b[0] != positionVersion {
+		return 0, 0, errBadPosition
+	}
+	b = b[1:]
+	var vals [4]int64
+	for i := range vals {
+		var n int
+		if i == 1 || i == 2 {
+			var u uint64
+			u, n = binary.Uvarint(b)
+			vals[i] = int64(u)
+		} else {
+			vals[i], n = binary.Varint(b)
+		}
+		if n <= 0 {
+			return 0, 0, errBadPosition
+		}
+		b = b[n:]
+	}
+	if vals[0] != p.size || vals[1] != int64(len(p.splits)) {
+		return 0, 0, fmt.Errorf("file source: the checkpoint was taken with %d splits of %d bytes, now there are %d of %d: restore needs the same input files and parallelism", vals[1], vals[0], len(p.splits), p.size)
+	}
+	return int(vals[2]), vals[3], nil
+}
