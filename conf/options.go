@@ -1,0 +1,136 @@
+package conf
+
+import (
+	"fmt"
+	"time"
+)
+
+// The options loom understands, all in one place. Keys follow Flink's names
+// where Flink has the option, so a Flink user's habits carry over.
+
+// Values of RuntimeMode.
+const (
+	ModeStreaming = "streaming"
+	ModeBatch     = "batch"
+	ModeAutomatic = "automatic"
+)
+
+// Values of StateBackend.
+const (
+	BackendHeap = "heap"
+	BackendLSM  = "lsm"
+)
+
+// Values of RestartStrategy.
+const (
+	RestartNone       = "none"
+	RestartFixedDelay = "fixed-delay"
+)
+
+// Values of OnBadRecord.
+const (
+	BadRecordFail = "fail"
+	BadRecordSkip = "skip"
+)
+
+// MaxKeyGroups bounds pipeline.max-parallelism, as in Flink: key groups are
+// numbered in 15 bits.
+const MaxKeyGroups = 1 << 15
+
+var (
+	// Parallelism is the number of parallel subtasks of an operator that
+	// does not set its own.
+	Parallelism = Int("parallelism.default", 1,
+		"default parallelism of operators that do not set their own").Check(atLeast(1))
+	// MaxParallelism is the number of key groups: the upper bound of
+	// parallelism a job's keyed state can be rescaled to.
+	MaxParallelism = Int("pipeline.max-parallelism", 0,
+		"number of key groups, the highest parallelism keyed state can be restored at; 0 derives it from the parallelism").
+		Check(between(0, MaxKeyGroups))
+	// BatchSize is how many records a batch carries at most.
+	BatchSize = Int("pipeline.batch-size", 1024,
+		"records per batch moved between operators and tasks").Check(atLeast(1))
+	// ChannelCapacity is how many batches may wait on one input channel
+	// before the sender is backpressured.
+	ChannelCapacity = Int("pipeline.channel-capacity", 8,
+		"batches queued per input channel before the sender waits").Check(atLeast(1))
+	// BufferTimeout bounds how long a partly filled batch waits before it is
+	// sent anyway: the latency cost of batching.
+	BufferTimeout = Duration("execution.buffer-timeout", 100*time.Millisecond,
+		"longest time a partly filled batch waits before it is sent")
+	// RuntimeMode chooses streaming or batch execution; automatic picks
+	// batch when every source is bounded.
+	RuntimeMode = Enum("execution.runtime-mode", ModeAutomatic, []string{ModeStreaming, ModeBatch, ModeAutomatic},
+		"streaming, batch, or automatic (batch when every source is bounded)")
+	// StateBackend chooses where keyed state lives.
+	StateBackend = Enum("state.backend", BackendHeap, []string{BackendHeap, BackendLSM},
+		"where keyed state lives: heap (memory) or lsm (Pebble on local disk)")
+	// LSMDir is the local directory of the lsm backend's files.
+	LSMDir = String("state.backend.lsm.dir", "",
+		"local directory for the lsm state backend; empty means the OS temp dir")
+	// CheckpointInterval is the time between checkpoint triggers.
+	CheckpointInterval = Duration("execution.checkpointing.interval", 0,
+		"time between checkpoints; 0 disables checkpointing")
+	// CheckpointTimeout aborts a checkpoint that has not completed in time.
+	CheckpointTimeout = Duration("execution.checkpointing.timeout", 10*time.Minute,
+		"a checkpoint not completed within this time is aborted").Check(positiveDuration)
+	// CheckpointMinPause keeps a gap between the end of one checkpoint and
+	// the start of the next, so a slow job still makes progress.
+	CheckpointMinPause = Duration("execution.checkpointing.min-pause", 0,
+		"least time between the end of one checkpoint and the start of the next")
+	// CheckpointDir is where checkpoints are stored (local path or hdfs:// URL).
+	CheckpointDir = String("state.checkpoints.dir", "",
+		"directory or hdfs:// URL where checkpoints are stored")
+	// CheckpointsRetained is how many completed checkpoints are kept.
+	CheckpointsRetained = Int("state.checkpoints.num-retained", 1,
+		"number of completed checkpoints kept").Check(atLeast(1))
+	// RestartStrategy says whether a failed job restarts from its latest checkpoint.
+	RestartStrategy = Enum("restart-strategy.type", RestartNone, []string{RestartNone, RestartFixedDelay},
+		"none (a failure ends the job) or fixed-delay (restart from the latest checkpoint)")
+	// RestartAttempts is how many restarts fixed-delay allows before the job fails.
+	RestartAttempts = Int("restart-strategy.fixed-delay.attempts", 3,
+		"restarts allowed before the job fails").Check(atLeast(1))
+	// RestartDelay is the wait before each restart.
+	RestartDelay = Duration("restart-strategy.fixed-delay.delay", time.Second,
+		"wait before each restart")
+	// OnBadRecord says what a malformed input record does.
+	OnBadRecord = Enum("pipeline.on-bad-record", BadRecordFail, []string{BadRecordFail, BadRecordSkip},
+		"fail the job on a malformed input record, or skip and count it")
+	// DeadLetterPath receives skipped records when OnBadRecord is skip.
+	DeadLetterPath = String("pipeline.dead-letter-path", "",
+		"file that receives skipped bad records (where, reason, record); empty keeps none")
+	// MetricsAddr is the listen address of the Prometheus /metrics endpoint.
+	MetricsAddr = String("metrics.addr", "",
+		"host:port serving Prometheus /metrics; empty serves none")
+	// YarnAppName is the YARN application name.
+	YarnAppName = String("yarn.application.name", "",
+		"YARN application name; empty uses the job name")
+	// YarnQueue is the YARN queue the application is submitted to.
+	YarnQueue = String("yarn.application.queue", "default",
+		"YARN queue to submit to")
+)
+
+func atLeast(n int) func(int) string {
+	return func(v int) string {
+		if v < n {
+			return fmt.Sprintf("want an integer of at least %d", n)
+		}
+		return ""
+	}
+}
+
+func between(lo, hi int) func(int) string {
+	return func(v int) string {
+		if v < lo || v > hi {
+			return fmt.Sprintf("want an integer from %d to %d", lo, hi)
+		}
+		return ""
+	}
+}
+
+func positiveDuration(d time.Duration) string {
+	if d <= 0 {
+		return "want a duration greater than 0, like 10min"
+	}
+	return ""
+}
