@@ -42,11 +42,11 @@ func TestScenarios(t *testing.T) {
 // scriptItem is a line of text kept as is (comments, blank lines) or a
 // command with its expected output.
 type scriptItem struct {
-	text    string
-	cmd     string
-	line    int
-	want    []string
-	isCase  bool
+	text   string
+	cmd    string
+	line   int
+	want   []string
+	isCase bool
 }
 
 func parseScript(path string) ([]scriptItem, error) {
