@@ -33,6 +33,11 @@ type Context struct {
 	Timers ProcessingTimers
 	// Config gives job options by key (for operators with tunables).
 	Config map[string]string
+	// BatchSize is the number of records an operator should put in a batch.
+	BatchSize int
+	// SetIdle, for a source operator, tells downstream tasks that this source
+	// is idle (it does not hold back their watermark) or active again.
+	SetIdle func(idle bool) error
 }
 
 // ProcessingTimers runs callbacks at wall-clock times on the task's own

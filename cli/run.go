@@ -1,0 +1,259 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/loom-yarn/loom/cli/status"
+	"github.com/loom-yarn/loom/conf"
+	"github.com/loom-yarn/loom/engine"
+	"github.com/loom-yarn/loom/metrics"
+	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/stream"
+)
+
+// commonFlags are the flags every job accepts. Each maps onto a
+// configuration key; a flag given explicitly wins over -D and the YAML file.
+type commonFlags struct {
+	confFile       string
+	defs           []string
+	fromCheckpoint string
+	fs             *pflag.FlagSet
+}
+
+// flagKeys maps flag names onto configuration keys.
+var flagKeys = []struct{ flag, key, usage string }{
+	{"parallelism", conf.Parallelism.Key(), "default parallelism of the job's operators"},
+	{"max-parallelism", conf.MaxParallelism.Key(), "number of key groups (0 derives it from the parallelism)"},
+	{"checkpoint-dir", conf.CheckpointDir.Key(), "directory for checkpoints (CHECKPOINT_DIR/<job>/chk-N)"},
+	{"checkpoint-interval", conf.CheckpointInterval.Key(), "time between checkpoints, e.g. 10s (0 turns them off)"},
+	{"state-backend", conf.StateBackend.Key(), "keyed state backend: heap or lsm"},
+	{"metrics-addr", conf.MetricsAddr.Key(), "serve Prometheus /metrics on this host:port"},
+	{"on-bad-record", conf.OnBadRecord.Key(), "what a malformed input record does: fail or skip"},
+	{"dead-letter", conf.DeadLetterPath.Key(), "file receiving skipped bad records"},
+	{"runtime-mode", conf.RuntimeMode.Key(), "streaming, batch or automatic (batch when all inputs are bounded)"},
+}
+
+func addCommonFlags(fs *pflag.FlagSet) *commonFlags {
+	c := &commonFlags{fs: fs}
+	fs.StringVar(&c.confFile, "conf", "", "YAML configuration file")
+	fs.StringArrayVarP(&c.defs, "define", "D", nil, "set a configuration option: -D key=value (repeatable)")
+	fs.StringVar(&c.fromCheckpoint, "from-checkpoint", "", "restore from this checkpoint (a chk-N directory, or a directory of them: the latest)")
+	for _, f := range flagKeys {
+		if f.flag == "parallelism" {
+			fs.StringP(f.flag, "p", "", f.usage)
+			continue
+		}
+		fs.String(f.flag, "", f.usage)
+	}
+	return c
+}
+
+// config merges the YAML file, -D options and explicit flags, in that order.
+func (c *commonFlags) config() (*conf.Config, error) {
+	cfg := conf.New()
+	if c.confFile != "" {
+		var err error
+		if cfg, err = conf.LoadYAML(c.confFile); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range c.defs {
+		if err := cfg.ApplyD(d); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	for _, f := range flagKeys {
+		if fl := c.fs.Lookup(f.flag); fl != nil && fl.Changed {
+			if err := cfg.Set(f.key, fl.Value.String(), "--"+f.flag+" flag"); err != nil {
+				return nil, usageError{err}
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
+	run := &cobra.Command{
+		Use:   "run JOB [flags]",
+		Short: "Run a job in this process (local mode)",
+		Long:  "Run a job in this process: every subtask is a goroutine, channels are in memory,\ncheckpoints go to a local directory. `loom jobs` lists the jobs and their flags.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{fmt.Errorf("run needs a job name; jobs: %s", jobNames())}
+			}
+			return usageError{fmt.Errorf("unknown job %q; jobs: %s", args[0], jobNames())}
+		},
+	}
+	for _, j := range stream.Jobs() {
+		j := j
+		cmd := &cobra.Command{Use: j.Name + " [flags]", Short: j.Description, Args: cobra.NoArgs}
+		common := addCommonFlags(cmd.Flags())
+		build := j.Define(cmd.Flags())
+		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+			return runJob(cmd.Context(), j, build, common, stdout, stderr)
+		}
+		run.AddCommand(cmd)
+	}
+	return run
+}
+
+func jobNames() string {
+	var names []string
+	for _, j := range stream.Jobs() {
+		names = append(names, j.Name)
+	}
+	if len(names) == 0 {
+		return "(none registered)"
+	}
+	return strings.Join(names, ", ")
+}
+
+// Environment builds the job's graph from cfg: the same code path for
+// every process that runs the job.
+func Environment(j stream.Job, build stream.Builder, cfg *conf.Config) (*stream.Env, error) {
+	env := stream.NewEnv(j.Name)
+	env.SetParallelism(conf.Parallelism.Get(cfg))
+	env.SetMaxParallelism(conf.MaxParallelism.Get(cfg))
+	switch conf.RuntimeMode.Get(cfg) {
+	case conf.ModeStreaming:
+		env.SetRuntimeMode(stream.Streaming)
+	case conf.ModeBatch:
+		env.SetRuntimeMode(stream.Batch)
+	}
+	if err := build(env); err != nil {
+		return nil, fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	return env, nil
+}
+
+func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *commonFlags, stdout, stderr io.Writer) error {
+	cfg, err := common.config()
+	if err != nil {
+		return err
+	}
+	env, err := Environment(j, build, cfg)
+	if err != nil {
+		return err
+	}
+	g, err := env.Graph()
+	if err != nil {
+		return err
+	}
+
+	bad := &runtime.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip}
+	if p := conf.DeadLetterPath.Get(cfg); p != "" {
+		if !bad.Skip {
+			return usageError{fmt.Errorf("%s is set but %s is fail: dead letters are kept only when skipping", conf.DeadLetterPath.Key(), conf.OnBadRecord.Key())}
+		}
+		f, err := os.Create(p)
+		if err != nil {
+			return fmt.Errorf("dead-letter file (%s): %w", conf.DeadLetterPath.Key(), err)
+		}
+		defer f.Close()
+		bad.DeadLetter = f
+	}
+
+	reg := prometheus.NewRegistry()
+	ckMetrics, err := metrics.NewCheckpoints(j.Name, reg)
+	if err != nil {
+		return err
+	}
+	opts := engine.Options{
+		BatchSize:          conf.BatchSize.Get(cfg),
+		ChannelCapacity:    conf.ChannelCapacity.Get(cfg),
+		StateBackend:       conf.StateBackend.Get(cfg),
+		StateDir:           conf.LSMDir.Get(cfg),
+		CheckpointDir:      conf.CheckpointDir.Get(cfg),
+		CheckpointInterval: conf.CheckpointInterval.Get(cfg),
+		CheckpointTimeout:  conf.CheckpointTimeout.Get(cfg),
+		CheckpointMinPause: conf.CheckpointMinPause.Get(cfg),
+		CheckpointsRetain:  conf.CheckpointsRetained.Get(cfg),
+		RestoreFrom:        common.fromCheckpoint,
+		BadRecords:         bad,
+		Config:             cfg.Map(),
+		OnCheckpoint:       ckMetrics.ObserveCompleted,
+		OnCheckpointAborted: func(int64, string) {
+			ckMetrics.ObserveAborted()
+		},
+	}
+	x, err := engine.Start(ctx, g, opts)
+	if err != nil {
+		return err
+	}
+	if md := x.Restored(); md != nil {
+		fmt.Fprintf(stderr, "restored job %s from checkpoint %d (%s)\n", j.Name, md.ID, md.Timestamp.Format(time.RFC3339))
+	}
+	reg.MustRegister(metrics.NewCollector(j.Name, x.TaskMetrics), metrics.NewBadRecords(j.Name, bad.Skipped))
+	mctx, stopMetrics := context.WithCancel(ctx)
+	defer stopMetrics()
+	if addr := conf.MetricsAddr.Get(cfg); addr != "" {
+		bound, err := metrics.Serve(mctx, addr, reg)
+		if err != nil {
+			return fmt.Errorf("serve metrics (%s): %w", conf.MetricsAddr.Key(), err)
+		}
+		fmt.Fprintf(stderr, "metrics on http://%s/metrics\n", bound)
+	}
+
+	lineCtx, stopLine := context.WithCancel(ctx)
+	lineDone := make(chan struct{})
+	go func() {
+		defer close(lineDone)
+		f, ok := stderr.(*os.File)
+		(&status.Line{Out: stderr, Interval: 500 * time.Millisecond, Progress: x.Progress, Terminal: ok && status.IsTerminal(f)}).Run(lineCtx)
+	}()
+	err = x.Wait()
+	stopLine()
+	<-lineDone
+	status.Summary(stderr, x.Progress(), err)
+	if n := bad.Skipped(); n > 0 {
+		fmt.Fprintf(stderr, "skipped bad records: %d\n", n)
+	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("job cancelled")
+	}
+	return err
+}
+
+func newJobsCommand(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "jobs",
+		Short: "List the jobs this binary runs, with their flags",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			for _, j := range stream.Jobs() {
+				fmt.Fprintf(stdout, "%s\n    %s\n", j.Name, j.Description)
+				fs := pflag.NewFlagSet(j.Name, pflag.ContinueOnError)
+				j.Define(fs)
+				var lines []string
+				fs.VisitAll(func(f *pflag.Flag) {
+					def := ""
+					if f.DefValue != "" && f.DefValue != "[]" {
+						def = " (default " + strconv.Quote(f.DefValue) + ")"
+					}
+					lines = append(lines, fmt.Sprintf("    --%-18s %s%s", f.Name, f.Usage, def))
+				})
+				sort.Strings(lines)
+				for _, l := range lines {
+					fmt.Fprintln(stdout, l)
+				}
+				fmt.Fprintln(stdout)
+			}
+			fmt.Fprintln(stdout, "Every job also takes: --parallelism/-p, --conf FILE, -D key=value, --from-checkpoint DIR,")
+			fmt.Fprintln(stdout, "--checkpoint-dir, --checkpoint-interval, --state-backend, --metrics-addr, --on-bad-record,")
+			fmt.Fprintln(stdout, "--dead-letter, --runtime-mode (see `loom run JOB --help`).")
+			return nil
+		},
+	}
+}

@@ -1,0 +1,411 @@
+// Package engine turns a resolved job graph into running tasks. In local mode
+// (loom run) every subtask of the job runs as a goroutine of this process,
+// connected by in-memory channels, with the checkpoint coordinator driven by
+// a goroutine of its own; on YARN a worker runs the subtasks it is given with
+// the same task-building code.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/loom-yarn/loom/checkpoint"
+	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/network"
+	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/state"
+)
+
+// Options configure a run.
+type Options struct {
+	// BatchSize is the number of records per batch between tasks.
+	BatchSize int
+	// ChannelCapacity is the number of elements queued per input channel.
+	ChannelCapacity int
+	// StateBackend is "heap" or "lsm"; StateDir holds the LSM files.
+	StateBackend string
+	StateDir     string
+	// CheckpointDir is the root of the job's checkpoints; checkpoints go to
+	// CheckpointDir/<job>. Checkpointing is on when CheckpointInterval > 0.
+	CheckpointDir      string
+	CheckpointInterval time.Duration
+	CheckpointTimeout  time.Duration
+	CheckpointMinPause time.Duration
+	CheckpointsRetain  int
+	// RestoreFrom is a checkpoint (chk-N directory) or a directory of them.
+	RestoreFrom string
+	// BadRecords is the job's bad-record policy.
+	BadRecords *runtime.BadRecordPolicy
+	// Config is passed to operators.
+	Config map[string]string
+	// OnCheckpoint, if set, hears of every completed checkpoint.
+	OnCheckpoint func(id int64, duration time.Duration, bytes int64)
+	// OnCheckpointAborted, if set, hears of every aborted checkpoint.
+	OnCheckpointAborted func(id int64, reason string)
+}
+
+// Execution is a running job.
+type Execution struct {
+	g        *graph.Graph
+	opts     Options
+	tasks    []*taskRun
+	start    time.Time
+	done     chan struct{}
+	err      error
+	restored *checkpoint.Metadata
+
+	completed atomic.Int64
+	sourceOps []*runtime.OperatorMetrics
+	sinkOps   []*runtime.OperatorMetrics
+	running   atomic.Int64
+}
+
+type taskRun struct {
+	task  *runtime.Task
+	id    checkpoint.TaskID
+	kgs   state.KeyGroupRange
+	chain *graph.Chain
+}
+
+// Restored is the checkpoint the job restarted from, or nil.
+func (x *Execution) Restored() *checkpoint.Metadata { return x.restored }
+
+// TaskMetrics lists every subtask's metrics.
+func (x *Execution) TaskMetrics() []*runtime.TaskMetrics {
+	out := make([]*runtime.TaskMetrics, len(x.tasks))
+	for i, t := range x.tasks {
+		out[i] = t.task.Metrics
+	}
+	return out
+}
+
+// Progress is the job's current progress.
+func (x *Execution) Progress() runtime.Progress {
+	p := runtime.Progress{Elapsed: time.Since(x.start), TotalTasks: len(x.tasks), Watermark: runtime.NoTimestamp,
+		RunningTasks: int(x.running.Load()), CompletedCheckpoints: int(x.completed.Load())}
+	for _, m := range x.sourceOps {
+		p.RecordsIn += m.RecordsIn.Load()
+	}
+	for _, m := range x.sinkOps {
+		p.RecordsOut += m.RecordsIn.Load()
+	}
+	first := true
+	for _, t := range x.tasks {
+		wm := t.task.Metrics.Watermark.Load()
+		if wm == runtime.NoTimestamp || wm == runtime.MaxWatermark {
+			continue
+		}
+		if first || wm < p.Watermark {
+			p.Watermark, first = wm, false
+		}
+	}
+	return p
+}
+
+// Wait blocks until the job ends and returns its error.
+func (x *Execution) Wait() error {
+	<-x.done
+	return x.err
+}
+
+// Done is closed when the job ended.
+func (x *Execution) Done() <-chan struct{} { return x.done }
+
+// Start builds the tasks of g (resolved) and runs them until end of input, an
+// error, or ctx ends.
+func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error) {
+	if opts.BatchSize < 1 {
+		opts.BatchSize = 1024
+	}
+	if opts.ChannelCapacity < 1 {
+		opts.ChannelCapacity = 8
+	}
+	x := &Execution{g: g, opts: opts, start: time.Now(), done: make(chan struct{})}
+
+	var md *checkpoint.Metadata
+	var mdDir string
+	if opts.RestoreFrom != "" {
+		var err error
+		md, mdDir, err = checkpoint.Load(opts.RestoreFrom)
+		if err != nil {
+			return nil, fmt.Errorf("restore from %s: %w", opts.RestoreFrom, err)
+		}
+		if md.GraphHash != g.Hash() {
+			return nil, fmt.Errorf("restore from %s: checkpoint %d was written by another version of job %s (graph %s, this graph %s): operators, parallelism or functions changed", mdDir, md.ID, md.Job, md.GraphHash, g.Hash())
+		}
+		x.restored = md
+	}
+	for _, v := range g.Vertices {
+		if v.Prepare != nil {
+			if err := v.Prepare(md == nil); err != nil {
+				return nil, fmt.Errorf("%s: %w", v.Name, err)
+			}
+		}
+	}
+
+	var storage *checkpoint.Storage
+	if opts.CheckpointInterval > 0 {
+		if opts.CheckpointDir == "" {
+			return nil, errors.New("checkpointing is on (execution.checkpointing.interval) but no checkpoint directory is set: set state.checkpoints.dir or --checkpoint-dir")
+		}
+		storage = checkpoint.NewLocalStorage(filepath.Join(opts.CheckpointDir, g.Name))
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	drv := &driver{x: x, storage: storage, acks: make(chan ackMsg, 64), finished: make(chan checkpoint.TaskID, 64)}
+	if err := x.build(runCtx, md, mdDir, drv); err != nil {
+		cancel()
+		for _, t := range x.tasks {
+			if t.task.Backend != nil {
+				t.task.Backend.Close()
+			}
+		}
+		return nil, err
+	}
+	if storage != nil {
+		if err := drv.init(md); err != nil {
+			cancel()
+			return nil, err
+		}
+	}
+
+	var wg sync.WaitGroup
+	var once sync.Once
+	fail := func(err error) {
+		once.Do(func() {
+			x.err = err
+			cancel()
+		})
+	}
+	x.running.Store(int64(len(x.tasks)))
+	for _, t := range x.tasks {
+		wg.Add(1)
+		go func(t *taskRun) {
+			defer wg.Done()
+			defer x.running.Add(-1)
+			if err := t.task.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+				fail(err)
+			}
+		}(t)
+	}
+	driverDone := make(chan struct{})
+	if storage != nil {
+		go func() {
+			defer close(driverDone)
+			drv.run(runCtx)
+		}()
+	} else {
+		close(driverDone)
+	}
+	go func() {
+		wg.Wait()
+		if x.err == nil && ctx.Err() != nil {
+			x.err = ctx.Err()
+		}
+		cancel()
+		<-driverDone
+		close(x.done)
+	}()
+	return x, nil
+}
+
+// build makes every subtask of every chain.
+func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir string, drv *driver) error {
+	g := x.g
+	chains := g.Chains()
+	headOf := map[*graph.Vertex]*graph.Chain{}
+	for _, c := range chains {
+		headOf[c.Vertices[0]] = c
+	}
+	// Pass 1: gates, and where each input edge's channels start in them.
+	gates := map[*graph.Chain][]*network.Gate{}
+	offset := map[*graph.Edge]int{}
+	for _, c := range chains {
+		n := 0
+		for _, e := range c.Inputs {
+			offset[e] = n
+			n += edgeChannels(e)
+		}
+		if len(c.Inputs) == 0 {
+			continue
+		}
+		gs := make([]*network.Gate, c.Parallelism)
+		for i := range gs {
+			gs[i] = network.NewGate(n, x.opts.ChannelCapacity)
+		}
+		gates[c] = gs
+	}
+	// Pass 2: tasks.
+	for _, c := range chains {
+		for i := 0; i < c.Parallelism; i++ {
+			tr, err := x.buildTask(ctx, c, i, gates, offset, headOf, md, mdDir, drv)
+			if err != nil {
+				return err
+			}
+			x.tasks = append(x.tasks, tr)
+		}
+	}
+	return nil
+}
+
+func edgeChannels(e *graph.Edge) int {
+	if e.Part == graph.Forward {
+		return 1
+	}
+	return e.From.Parallelism
+}
+
+func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates map[*graph.Chain][]*network.Gate,
+	offset map[*graph.Edge]int, headOf map[*graph.Vertex]*graph.Chain, md *checkpoint.Metadata, mdDir string, drv *driver) (*taskRun, error) {
+	g := x.g
+	head := c.Vertices[0]
+	maxP := head.MaxParallelism
+	kgs := state.RangeForSubtask(maxP, c.Parallelism, i)
+	tm := &runtime.TaskMetrics{Task: c.Name, Subtask: i}
+	t := &runtime.Task{ID: c.ID, Name: c.Name, Subtask: i, Parallel: c.Parallelism, Metrics: tm, Mail: make(chan runtime.Mail, 16)}
+	tr := &taskRun{task: t, id: checkpoint.TaskID{Task: c.ID, Subtask: i}, kgs: kgs, chain: c}
+
+	if gs, ok := gates[c]; ok {
+		t.Gate = gs[i]
+		t.InputOf = make([]int, t.Gate.NumChannels())
+		for _, e := range c.Inputs {
+			for k := 0; k < edgeChannels(e); k++ {
+				t.InputOf[offset[e]+k] = e.ToInput
+			}
+		}
+	}
+	if c.Keyed {
+		var err error
+		switch x.opts.StateBackend {
+		case "", "heap":
+			t.Backend = state.NewHeap(kgs, maxP)
+		case "lsm":
+			dir := x.opts.StateDir
+			if dir == "" {
+				dir = os.TempDir()
+			}
+			dir = filepath.Join(dir, fmt.Sprintf("loom-state-%s-%d", g.Name, os.Getpid()), fmt.Sprintf("%s-%d", c.ID, i))
+			t.Backend, err = state.NewLSM(dir, kgs, maxP)
+			if err != nil {
+				return nil, fmt.Errorf("task %s subtask %d: open LSM state in %s: %w", c.Name, i, dir, err)
+			}
+		default:
+			return nil, fmt.Errorf("state.backend %q: want heap or lsm", x.opts.StateBackend)
+		}
+	}
+
+	var restore *checkpoint.Restore
+	if md != nil {
+		var err error
+		restore, err = checkpoint.OpenRestore(mdDir, md, c.ID, i, kgs)
+		if err != nil {
+			return nil, fmt.Errorf("restore task %s subtask %d from checkpoint %d: %w", c.Name, i, md.ID, err)
+		}
+		defer restore.Close()
+		if t.Backend != nil {
+			if err := t.Backend.Restore(restore.Keyed()); err != nil {
+				return nil, fmt.Errorf("restore keyed state of %s subtask %d from checkpoint %d: %w", c.Name, i, md.ID, err)
+			}
+		}
+	}
+
+	// Writers of the chain's outputs to other chains.
+	writers := map[*graph.Edge]runtime.ChannelWriter{}
+	opMetrics := make([]*runtime.OperatorMetrics, len(c.Vertices))
+	for j, v := range c.Vertices {
+		opMetrics[j] = &runtime.OperatorMetrics{Operator: v.Name, Subtask: i}
+	}
+	tm.Operators = opMetrics
+	indexOf := map[*graph.Vertex]int{}
+	for j, v := range c.Vertices {
+		indexOf[v] = j
+	}
+	for _, e := range c.Outputs {
+		consumer := headOf[e.To]
+		cg := gates[consumer]
+		var senders []network.Sender
+		if e.Part == graph.Forward {
+			senders = []network.Sender{cg[i].Channel(offset[e])}
+		} else {
+			for k := 0; k < consumer.Parallelism; k++ {
+				senders = append(senders, cg[k].Channel(offset[e]+i))
+			}
+		}
+		w := e.NewWriter(ctx, senders, x.opts.BatchSize, maxP, consumer.Parallelism, tm, opMetrics[indexOf[e.From]])
+		writers[e] = w
+		t.Writers = append(t.Writers, w)
+	}
+
+	// Operators, tail first: each one's outputs lead to the next.
+	t.Ops = make([]runtime.Operator, len(c.Vertices))
+	t.UIDs = make([]string, len(c.Vertices))
+	t.Contexts = make([]*runtime.Context, len(c.Vertices))
+	timers := t.Timers()
+	for j := len(c.Vertices) - 1; j >= 0; j-- {
+		v := c.Vertices[j]
+		outs := make([]any, len(v.OutTypes))
+		for o, typ := range v.OutTypes {
+			var targets []any
+			if o == 0 && j+1 < len(c.Vertices) {
+				targets = append(targets, typ.ChainLink(t.Ops[j+1], 0, opMetrics[j], opMetrics[j+1]))
+			}
+			for _, e := range c.Outputs {
+				if e.From == v && e.FromOutput == o {
+					targets = append(targets, writers[e])
+				}
+			}
+			switch len(targets) {
+			case 0:
+				outs[o] = typ.Discard()
+			case 1:
+				outs[o] = targets[0]
+			default:
+				outs[o] = typ.Fanout(targets)
+			}
+		}
+		rc := &runtime.Context{Job: g.Name, Operator: v.Name, UID: v.UID, Subtask: i, Parallelism: c.Parallelism,
+			MaxParallelism: maxP, KeyGroups: kgs, Backend: t.Backend, BadRecords: x.opts.BadRecords,
+			Metrics: opMetrics[j], Timers: timers, Config: x.opts.Config, BatchSize: x.opts.BatchSize}
+		if md != nil {
+			rc.Attempt = 1
+			rc.Restored = restore.OperatorState(v.UID)
+		}
+		if j == 0 && v.Source {
+			rc.SetIdle = func(idle bool) error {
+				for _, w := range t.Writers {
+					if err := w.Broadcast(network.Element{Kind: network.KindIdle, Idle: idle}); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+		}
+		op, err := v.New(rc, outs)
+		if err != nil {
+			return nil, fmt.Errorf("create %s subtask %d: %w", v.Name, i, err)
+		}
+		t.Ops[j], t.UIDs[j], t.Contexts[j] = op, v.UID, rc
+		if v.Source {
+			x.sourceOps = append(x.sourceOps, opMetrics[j])
+		}
+		if len(v.OutEdges()) == 0 && !v.Source {
+			x.sinkOps = append(x.sinkOps, opMetrics[j])
+		}
+	}
+	if drv.storage != nil {
+		t.Checkpointer = &taskCheckpointer{drv: drv, ctx: ctx, parallelism: c.Parallelism, kgs: kgs}
+		t.Finished = func() {
+			select {
+			case drv.finished <- tr.id:
+			case <-ctx.Done():
+			}
+		}
+	}
+	return tr, nil
+}

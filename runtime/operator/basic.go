@@ -1,0 +1,153 @@
+// Package operator holds loom's built-in operators: sources, stateless
+// transformations, keyed processing, windows, joins and sinks. Each operator
+// is typed; the user API (package stream) creates them through factories and
+// the engine drives them through the untyped runtime.Operator interface.
+package operator
+
+import (
+	"fmt"
+
+	"github.com/loom-yarn/loom/runtime"
+)
+
+// Map applies F to every record.
+type Map[T, U any] struct {
+	Name string
+	F    func(T) (U, error)
+	Out  runtime.Output[U]
+	buf  *runtime.Batch[U]
+}
+
+// ProcessBatch implements runtime.Operator.
+func (m *Map[T, U]) ProcessBatch(_ int, batch any) error {
+	in, err := runtime.BatchAs[T](batch, m.Name)
+	if err != nil {
+		return err
+	}
+	if m.buf == nil {
+		m.buf = runtime.NewBatch[U](in.Len())
+	}
+	out := m.buf
+	out.Reset()
+	for _, v := range in.Values {
+		u, err := m.F(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+		out.Values = append(out.Values, u)
+	}
+	out.Times = append(out.Times, in.Times...)
+	return m.Out.Push(out)
+}
+
+// ProcessWatermark implements runtime.Operator.
+func (m *Map[T, U]) ProcessWatermark(wm int64) error { return m.Out.Watermark(wm) }
+
+// Filter keeps the records for which F is true.
+type Filter[T any] struct {
+	Name string
+	F    func(T) (bool, error)
+	Out  runtime.Output[T]
+	buf  *runtime.Batch[T]
+}
+
+// ProcessBatch implements runtime.Operator.
+func (f *Filter[T]) ProcessBatch(_ int, batch any) error {
+	in, err := runtime.BatchAs[T](batch, f.Name)
+	if err != nil {
+		return err
+	}
+	if f.buf == nil {
+		f.buf = runtime.NewBatch[T](in.Len())
+	}
+	out := f.buf
+	out.Reset()
+	for i, v := range in.Values {
+		keep, err := f.F(v)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		if keep {
+			out.Values = append(out.Values, v)
+			out.Times = append(out.Times, in.Times[i])
+		}
+	}
+	if out.Len() == 0 {
+		return nil
+	}
+	return f.Out.Push(out)
+}
+
+// ProcessWatermark implements runtime.Operator.
+func (f *Filter[T]) ProcessWatermark(wm int64) error { return f.Out.Watermark(wm) }
+
+// Collector receives the records a FlatMap or process function emits.
+type Collector[U any] struct {
+	b *runtime.Batch[U]
+	// ts is the timestamp given to collected records: the input record's.
+	ts int64
+}
+
+// Collect emits v with the timestamp of the record being processed.
+func (c *Collector[U]) Collect(v U) { c.b.Append(c.ts, v) }
+
+// CollectAt emits v with event time ts (milliseconds).
+func (c *Collector[U]) CollectAt(ts int64, v U) { c.b.Append(ts, v) }
+
+// FlatMap calls F for every record; F emits zero or more records.
+type FlatMap[T, U any] struct {
+	Name      string
+	F         func(T, *Collector[U]) error
+	Out       runtime.Output[U]
+	BatchSize int
+	c         Collector[U]
+}
+
+// ProcessBatch implements runtime.Operator.
+func (f *FlatMap[T, U]) ProcessBatch(_ int, batch any) error {
+	in, err := runtime.BatchAs[T](batch, f.Name)
+	if err != nil {
+		return err
+	}
+	if f.c.b == nil {
+		f.c.b = runtime.NewBatch[U](max(f.BatchSize, in.Len()))
+	}
+	f.c.b.Reset()
+	for i, v := range in.Values {
+		f.c.ts = in.Times[i]
+		if err := f.F(v, &f.c); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		if f.c.b.Len() >= f.BatchSize {
+			if err := f.Out.Push(f.c.b); err != nil {
+				return err
+			}
+			f.c.b.Reset()
+		}
+	}
+	if f.c.b.Len() == 0 {
+		return nil
+	}
+	return f.Out.Push(f.c.b)
+}
+
+// ProcessWatermark implements runtime.Operator.
+func (f *FlatMap[T, U]) ProcessWatermark(wm int64) error { return f.Out.Watermark(wm) }
+
+// Identity forwards every input unchanged: the operator of a union.
+type Identity[T any] struct {
+	Name string
+	Out  runtime.Output[T]
+}
+
+// ProcessBatch implements runtime.Operator.
+func (o *Identity[T]) ProcessBatch(_ int, batch any) error {
+	in, err := runtime.BatchAs[T](batch, o.Name)
+	if err != nil {
+		return err
+	}
+	return o.Out.Push(in)
+}
+
+// ProcessWatermark implements runtime.Operator.
+func (o *Identity[T]) ProcessWatermark(wm int64) error { return o.Out.Watermark(wm) }

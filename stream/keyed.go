@@ -1,0 +1,238 @@
+package stream
+
+import (
+	"fmt"
+
+	"github.com/loom-yarn/loom/codec"
+	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/runtime/operator"
+	"github.com/loom-yarn/loom/state"
+)
+
+// Keyed is a stream partitioned by key: all records of a key go to the same
+// subtask, which keeps the key's state.
+type Keyed[K comparable, T any] struct {
+	s     *Stream[T]
+	key   func(T) K
+	codec codec.Codec[K]
+}
+
+// KeyedContext is what a keyed function sees: key, time, timers, state.
+type KeyedContext[K comparable] = operator.KeyedContext[K]
+
+// KeyedProcessFunction is user logic over a keyed stream.
+type KeyedProcessFunction[K comparable, T, OUT any] = operator.KeyedProcessFunction[K, T, OUT]
+
+// KeyBy partitions s by key. K needs a codec (its bytes choose the key
+// group); the built-in types have one, others use KeyByCodec.
+func KeyBy[T any, K comparable](s *Stream[T], key func(T) K) *Keyed[K, T] {
+	c, err := codec.For[K]()
+	if err != nil {
+		s.env.errorf("KeyBy after %q: %w", s.v.Name, err)
+	}
+	return KeyByCodec(s, key, c)
+}
+
+// KeyByCodec partitions s by key, encoding keys with c.
+func KeyByCodec[T any, K comparable](s *Stream[T], key func(T) K, c codec.Codec[K]) *Keyed[K, T] {
+	s.env.checkFuncs("KeyBy after "+s.v.Name, key)
+	return &Keyed[K, T]{s: s, key: key, codec: c}
+}
+
+// Stream is the keyed stream's records.
+func (k *Keyed[K, T]) Stream() *Stream[T] { return k.s }
+
+// keyGroupPartitioner routes a record to the subtask owning its key group.
+type keyGroupPartitioner[T any, K comparable] struct {
+	key          func(T) K
+	codec        codec.Codec[K]
+	maxP, consum int
+	buf          []byte
+}
+
+func (p *keyGroupPartitioner[T, K]) Route(v *T, n int) int {
+	p.buf = p.codec.Append(p.buf[:0], p.key(*v))
+	kg := state.KeyGroupOf(p.buf, p.maxP)
+	return state.SubtaskForKeyGroup(p.maxP, n, kg)
+}
+
+// connectKeyed feeds k into input of v, hash-partitioned by key group.
+func connectKeyed[K comparable, T any](k *Keyed[K, T], v *graph.Vertex, input int) {
+	s := k.s
+	var maxP func() int = func() int { return s.env.g.MaxParallelism }
+	connect(s, v, input, graph.Hash, func() runtime.Partitioner[T] {
+		return &keyGroupPartitioner[T, K]{key: k.key, codec: k.codec, maxP: maxP()}
+	})
+}
+
+// Process runs a KeyedProcessFunction over the keyed stream.
+func Process[K comparable, T, OUT any](k *Keyed[K, T], name string, f KeyedProcessFunction[K, T, OUT]) *Stream[OUT] {
+	v := &graph.Vertex{Name: "Process: " + name, Keyed: true, Inputs: 1, Funcs: k.s.env.checkFuncs(name, f)}
+	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
+		out, err := runtime.OutputAs[OUT](outs[0], name)
+		if err != nil {
+			return nil, err
+		}
+		return &operator.KeyedProcess[K, T, OUT]{Name: name, KeyOf: k.key, KeyCodec: k.codec, F: f, Out: out}, nil
+	}
+	res := addVertex[OUT](k.s.env, v)
+	connectKeyed(k, v, 0)
+	return res
+}
+
+// AggregateFunction folds records into an accumulator, as Flink's.
+// Merge combines two accumulators (needed by session windows).
+type AggregateFunction[T, ACC, OUT any] interface {
+	Create() ACC
+	Add(acc ACC, v T) ACC
+	Merge(a, b ACC) ACC
+	Result(acc ACC) OUT
+}
+
+// AggregateFuncs builds an AggregateFunction from functions.
+type AggregateFuncs[T, ACC, OUT any] struct {
+	CreateF func() ACC
+	AddF    func(ACC, T) ACC
+	MergeF  func(ACC, ACC) ACC
+	ResultF func(ACC) OUT
+}
+
+func (a AggregateFuncs[T, ACC, OUT]) Create() ACC          { return a.CreateF() }
+func (a AggregateFuncs[T, ACC, OUT]) Add(acc ACC, v T) ACC { return a.AddF(acc, v) }
+func (a AggregateFuncs[T, ACC, OUT]) Merge(x, y ACC) ACC   { return a.MergeF(x, y) }
+func (a AggregateFuncs[T, ACC, OUT]) Result(acc ACC) OUT   { return a.ResultF(acc) }
+
+// KV is a key with a value: what keyed aggregations emit.
+type KV[K, V any] struct {
+	Key   K
+	Value V
+}
+
+func (kv KV[K, V]) String() string { return fmt.Sprintf("%v\t%v", kv.Key, kv.Value) }
+
+// Count is the aggregate counting records.
+func Count[T any]() AggregateFunction[T, int64, int64] { return countAgg[T]{} }
+
+type countAgg[T any] struct{}
+
+func (countAgg[T]) Create() int64            { return 0 }
+func (countAgg[T]) Add(acc int64, _ T) int64 { return acc + 1 }
+func (countAgg[T]) Merge(a, b int64) int64   { return a + b }
+func (countAgg[T]) Result(acc int64) int64   { return acc }
+
+// Sum is the aggregate summing numbers.
+func Sum[T int | int64 | float64]() AggregateFunction[T, T, T] { return sumAgg[T]{} }
+
+type sumAgg[T int | int64 | float64] struct{}
+
+func (sumAgg[T]) Create() T        { return 0 }
+func (sumAgg[T]) Add(acc T, v T) T { return acc + v }
+func (sumAgg[T]) Merge(a, b T) T   { return a + b }
+func (sumAgg[T]) Result(acc T) T   { return acc }
+
+// Aggregate folds each key's records with agg. In streaming mode it emits
+// the key's updated result after every record; in batch mode (bounded job)
+// only the final result per key, at end of input. accCodec may be nil for
+// built-in accumulator types.
+func Aggregate[K comparable, T, ACC, OUT any](k *Keyed[K, T], name string, agg AggregateFunction[T, ACC, OUT], accCodec codec.Codec[ACC]) *Stream[KV[K, OUT]] {
+	env := k.s.env
+	return Process(k, name, &aggregateFn[K, T, ACC, OUT]{agg: agg, accCodec: accCodec, final: env.batchMode})
+}
+
+// Reduce combines each key's records with f, emitting like Aggregate.
+func Reduce[K comparable, T any](k *Keyed[K, T], name string, f func(a, b T) T, c codec.Codec[T]) *Stream[T] {
+	k.s.env.checkFuncs(name, f)
+	env := k.s.env
+	return Process(k, name, &reduceFn[K, T]{f: f, c: c, final: env.batchMode})
+}
+
+// aggregateFn is Aggregate as a keyed process function.
+type aggregateFn[K comparable, T, ACC, OUT any] struct {
+	agg      AggregateFunction[T, ACC, OUT]
+	accCodec codec.Codec[ACC]
+	final    func() bool
+	isFinal  bool
+	acc      state.ValueState[ACC]
+}
+
+func (a *aggregateFn[K, T, ACC, OUT]) Open(ctx *KeyedContext[K]) error {
+	a.isFinal = a.final()
+	var err error
+	a.acc, err = operator.NewValueState[K, ACC](ctx, "acc", a.accCodec)
+	return err
+}
+
+func (a *aggregateFn[K, T, ACC, OUT]) ProcessElement(v T, ctx *KeyedContext[K], out *Collector[KV[K, OUT]]) error {
+	acc, ok, err := a.acc.Value()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		acc = a.agg.Create()
+		if a.isFinal {
+			ctx.RegisterEventTimer(runtime.MaxWatermark)
+		}
+	}
+	acc = a.agg.Add(acc, v)
+	if err := a.acc.Update(acc); err != nil {
+		return err
+	}
+	if !a.isFinal {
+		out.Collect(KV[K, OUT]{Key: ctx.Key(), Value: a.agg.Result(acc)})
+	}
+	return nil
+}
+
+func (a *aggregateFn[K, T, ACC, OUT]) OnTimer(ts int64, ctx *KeyedContext[K], out *Collector[KV[K, OUT]]) error {
+	acc, ok, err := a.acc.Value()
+	if err != nil || !ok {
+		return err
+	}
+	out.CollectAt(runtime.NoTimestamp, KV[K, OUT]{Key: ctx.Key(), Value: a.agg.Result(acc)})
+	return a.acc.Clear()
+}
+
+// reduceFn is Reduce as a keyed process function.
+type reduceFn[K comparable, T any] struct {
+	f       func(a, b T) T
+	c       codec.Codec[T]
+	final   func() bool
+	isFinal bool
+	val     state.ValueState[T]
+}
+
+func (r *reduceFn[K, T]) Open(ctx *KeyedContext[K]) error {
+	r.isFinal = r.final()
+	var err error
+	r.val, err = operator.NewValueState[K, T](ctx, "value", r.c)
+	return err
+}
+
+func (r *reduceFn[K, T]) ProcessElement(v T, ctx *KeyedContext[K], out *Collector[T]) error {
+	cur, ok, err := r.val.Value()
+	if err != nil {
+		return err
+	}
+	if ok {
+		v = r.f(cur, v)
+	} else if r.isFinal {
+		ctx.RegisterEventTimer(runtime.MaxWatermark)
+	}
+	if err := r.val.Update(v); err != nil {
+		return err
+	}
+	if !r.isFinal {
+		out.Collect(v)
+	}
+	return nil
+}
+
+func (r *reduceFn[K, T]) OnTimer(ts int64, ctx *KeyedContext[K], out *Collector[T]) error {
+	v, ok, err := r.val.Value()
+	if err != nil || !ok {
+		return err
+	}
+	out.CollectAt(runtime.NoTimestamp, v)
+	return r.val.Clear()
+}
