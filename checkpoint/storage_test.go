@@ -139,6 +139,16 @@ func TestTaskFileRoundTrip(t *testing.T) {
 			if st, err := os.Stat(filepath.Join(s.Dir(1), snap.File)); err != nil || st.Size() != snap.Size {
 				t.Fatalf("file on disk: %v, size %v, snapshot says %d", err, st, snap.Size)
 			}
+			if tc.big { // the case must exercise key groups split over several chunks
+				tf, err := openTaskFile(LocalFS{}, s.Dir(1)+"/"+snap.File)
+				if err != nil {
+					t.Fatal(err)
+				}
+				tf.Close()
+				if len(tf.chunks) < 2*tc.kgs.Len() {
+					t.Fatalf("%d chunks for %d key groups of ~600 KiB each: chunking did not happen", len(tf.chunks), tc.kgs.Len())
+				}
+			}
 			md := Metadata{Job: "j", GraphHash: "g", ID: 1, Timestamp: time.Unix(100, 0).UTC(), Tasks: []TaskSnapshot{snap}}
 			if err := s.WriteMetadata(md); err != nil {
 				t.Fatal(err)

@@ -20,7 +20,7 @@ import (
 //	index  = task string | subtask | parallelism | kgStart | kgEnd | checkpointID
 //	         | nStates (name string)*
 //	         | nOps (uid string | offset | length | crc32)*
-//	         | nChunks (keyGroup | offset | length | entries | crc32)*
+//	         | nChunks (keyGroup | entries | offset | length | crc32)*
 //	footer = indexOffset uint64 | indexLength uint32 | indexCRC uint32 | "LMCK"
 //
 // Integers are uvarints unless sized; sized ones are little endian; strings
