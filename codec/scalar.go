@@ -81,7 +81,6 @@ func (stringCodec) Decode(src []byte) (string, int, error) {
 	return string(b), n, nil
 }
 
-
 type bytesCodec struct{}
 
 func (bytesCodec) Append(dst []byte, v []byte) []byte {
@@ -125,10 +124,14 @@ func (boolCodec) Decode(src []byte) (bool, int, error) {
 }
 
 // signed is the integer types encoded as zig-zag varints.
-type signed interface{ ~int | ~int16 | ~int32 | ~int64 }
+type signed interface {
+	~int | ~int16 | ~int32 | ~int64
+}
 
 // unsigned is the integer types encoded as varints.
-type unsigned interface{ ~uint | ~uint16 | ~uint32 | ~uint64 }
+type unsigned interface {
+	~uint | ~uint16 | ~uint32 | ~uint64
+}
 
 type intCodec[T signed] struct {
 	name     string

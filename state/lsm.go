@@ -1,0 +1,601 @@
+package state
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/loom-yarn/loom/codec"
+)
+
+// The LSM backend keeps every value, list element and map entry as one Pebble
+// key:
+//
+//	keyGroup (2 bytes, big endian) | stateID (4 bytes) | uvarint(len key) | key | userKey
+//
+// Key groups lead, so a snapshot iterating in key order is already ordered by
+// key group and a key group's entries are contiguous. The length prefix keeps
+// one key's entries from sharing a prefix with another key's. The state ID is
+// a hash of the state name; two names with one ID are refused.
+const (
+	storePrefixLen = 6 // key group and state ID
+
+	// lsmMemTableSize and lsmCacheSize are sized for a 2-core worker running
+	// a few stateful tasks: large enough to absorb bursts of updates, small
+	// enough that several backends fit in a container.
+	lsmMemTableSize = 16 << 20
+	lsmCacheSize    = 32 << 20
+	// restoreBatchSize bounds the memory a restore holds before committing.
+	restoreBatchSize = 4 << 20
+)
+
+// lsmBackend keeps state in a Pebble store on local disk, for state larger
+// than memory. It writes without a WAL or fsync: checkpoints, not the local
+// store, make state durable, and a failed task restores from a checkpoint
+// into a fresh directory.
+type lsmBackend struct {
+	reg registry
+	db  *pebble.DB
+	dir string
+	// ids maps each state ID in the store to its state name, from
+	// registrations and restored entries.
+	ids map[uint32]string
+	// restored marks state IDs that have restored entries in the store.
+	restored map[uint32]bool
+	// restoredSeq is, per restored state, one past the largest 8-byte user
+	// key, so that list elements added after a restore sort after the
+	// restored ones.
+	restoredSeq map[string]uint64
+	// seq numbers list elements; it only grows, so Add never reads.
+	seq uint64
+}
+
+// NewLSM opens a backend storing state in a new Pebble store in dir for the
+// key groups kgs of maxParallelism. dir must not exist or be empty; Close
+// removes it.
+func NewLSM(dir string, kgs KeyGroupRange, maxParallelism int) (Backend, error) {
+	if err := CheckParallelism(maxParallelism, 1); err != nil {
+		return nil, fmt.Errorf("open lsm state backend in %s: %w", dir, err)
+	}
+	if kgs.Start < 0 || kgs.End > maxParallelism || kgs.Start >= kgs.End {
+		return nil, fmt.Errorf("open lsm state backend in %s: key groups %v are not a non-empty range within [0, %d)", dir, kgs, maxParallelism)
+	}
+	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+		return nil, fmt.Errorf("open lsm state backend: directory %s is not empty; it may belong to another task: give each task its own directory, or remove it", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open lsm state backend: %w", err)
+	}
+	cache := pebble.NewCache(lsmCacheSize)
+	defer cache.Unref()
+	opts := &pebble.Options{
+		DisableWAL:                 true,
+		MemTableSize:               lsmMemTableSize,
+		Cache:                      cache,
+		Logger:                     quietLogger{},
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open lsm state backend in %s: %w", dir, err)
+	}
+	return &lsmBackend{
+		reg:         newRegistry(kgs, maxParallelism),
+		db:          db,
+		dir:         dir,
+		ids:         map[uint32]string{},
+		restored:    map[uint32]bool{},
+		restoredSeq: map[string]uint64{},
+	}, nil
+}
+
+// quietLogger drops Pebble's informational chatter (one line per flush and
+// compaction) but keeps its errors.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	pebble.DefaultLogger.Errorf("lsm state: "+format, args...)
+}
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf("lsm state: "+format, args...)
+}
+
+func (b *lsmBackend) Name() string             { return "lsm" }
+func (b *lsmBackend) KeyGroups() KeyGroupRange { return b.reg.kgs }
+func (b *lsmBackend) registry() *registry      { return &b.reg }
+
+// stateID is the stable 4-byte ID of a state name in store keys.
+func stateID(name string) uint32 { return uint32(xxhash.Sum64String(name)) }
+
+// claimID returns name's state ID, refusing an ID another name already has.
+func (b *lsmBackend) claimID(name string) (uint32, error) {
+	id := stateID(name)
+	if other, ok := b.ids[id]; ok && other != name {
+		return 0, fmt.Errorf("state names %q and %q hash to the same id %08x in the lsm backend; rename one of them", other, name, id)
+	}
+	b.ids[id] = name
+	return id, nil
+}
+
+func appendStorePrefix(dst []byte, kg int, id uint32) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, uint16(kg))
+	return binary.BigEndian.AppendUint32(dst, id)
+}
+
+// appendStoreKey appends the store key of key in state id, without user key.
+func appendStoreKey(dst []byte, kg int, id uint32, key []byte) []byte {
+	dst = appendStorePrefix(dst, kg, id)
+	dst = binary.AppendUvarint(dst, uint64(len(key)))
+	return append(dst, key...)
+}
+
+// parseStoreKey splits a store key into its parts; the slices alias k.
+func parseStoreKey(k []byte) (kg int, id uint32, key, uk []byte, err error) {
+	if len(k) < storePrefixLen {
+		return 0, 0, nil, nil, fmt.Errorf("store key %x is shorter than its %d-byte prefix", k, storePrefixLen)
+	}
+	kg = int(binary.BigEndian.Uint16(k))
+	id = binary.BigEndian.Uint32(k[2:])
+	l, n := binary.Uvarint(k[storePrefixLen:])
+	if n <= 0 || l > uint64(len(k)-storePrefixLen-n) {
+		return 0, 0, nil, nil, fmt.Errorf("store key %x has a bad key length", k)
+	}
+	start := storePrefixLen + n
+	end := start + int(l)
+	return kg, id, k[start:end:end], k[end:], nil
+}
+
+// prefixEnd is the smallest key greater than every key starting with p.
+// Store keys start with a key group below 0x8000, so p is never all 0xff.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] != 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	panic("state: prefixEnd of an all-0xff prefix")
+}
+
+func (b *lsmBackend) Restore(r SnapshotReader) error {
+	if len(b.reg.byName) > 0 {
+		return fmt.Errorf("restore lsm backend: states are already registered; restore must come first")
+	}
+	batch := b.db.NewBatch()
+	defer func() { batch.Close() }()
+	var key []byte
+	for {
+		e, ok, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("restore lsm backend %v: %w", b.reg.kgs, err)
+		}
+		if !ok {
+			break
+		}
+		if err := checkRestored(e, b.reg.kgs, b.reg.maxParallelism); err != nil {
+			return err
+		}
+		id, err := b.claimID(e.State)
+		if err != nil {
+			return fmt.Errorf("restore: %w", err)
+		}
+		b.restored[id] = true
+		if len(e.UserKey) == listSeqLen {
+			if next := binary.BigEndian.Uint64(e.UserKey) + 1; next > b.restoredSeq[e.State] {
+				b.restoredSeq[e.State] = next
+			}
+		}
+		key = append(appendStoreKey(key[:0], e.KeyGroup, id, e.Key), e.UserKey...)
+		if err := batch.Set(key, e.Value, nil); err != nil {
+			return fmt.Errorf("restore state %q: %w", e.State, err)
+		}
+		if batch.Len() >= restoreBatchSize {
+			if err := batch.Commit(pebble.NoSync); err != nil {
+				return fmt.Errorf("restore lsm backend: write batch: %w", err)
+			}
+			batch.Reset()
+		}
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("restore lsm backend: write batch: %w", err)
+	}
+	return nil
+}
+
+// takeRestored reads a restored in-memory state (timers) out of the store:
+// Restore cannot tell timers from other states, so it wrote them there.
+func (b *lsmBackend) takeRestored(name string) ([]Entry, error) {
+	id := stateID(name)
+	if !b.restored[id] {
+		return nil, nil
+	}
+	delete(b.restored, id)
+	it, err := b.db.NewIter(nil)
+	if err != nil {
+		return nil, fmt.Errorf("read restored state %q: %w", name, err)
+	}
+	defer it.Close()
+	batch := b.db.NewBatch()
+	defer batch.Close()
+	var es []Entry
+	for kg := b.reg.kgs.Start; kg < b.reg.kgs.End; kg++ {
+		lo := appendStorePrefix(nil, kg, id)
+		hi := prefixEnd(lo)
+		found := false
+		for it.SeekGE(lo); it.Valid() && bytes.Compare(it.Key(), hi) < 0; it.Next() {
+			_, _, key, uk, err := parseStoreKey(it.Key())
+			if err != nil {
+				return nil, fmt.Errorf("read restored state %q: %w", name, err)
+			}
+			val, err := it.ValueAndErr()
+			if err != nil {
+				return nil, fmt.Errorf("read restored state %q: %w", name, err)
+			}
+			es = append(es, copyEntry(Entry{KeyGroup: kg, State: name, Key: key, UserKey: uk, Value: val}))
+			found = true
+		}
+		if found {
+			if err := batch.DeleteRange(lo, hi, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("read restored state %q: %w", name, err)
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return nil, fmt.Errorf("remove restored state %q from the store: %w", name, err)
+	}
+	return es, nil
+}
+
+func (b *lsmBackend) Snapshot(w SnapshotWriter) error {
+	runs, err := b.reg.memRuns()
+	if err != nil {
+		return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
+	}
+	m := newRunMerger(w, runs)
+	it, err := b.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		kg, id, key, uk, err := parseStoreKey(it.Key())
+		if err != nil {
+			return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
+		}
+		name, ok := b.ids[id]
+		if !ok {
+			return fmt.Errorf("snapshot lsm backend %v: store key %x has unknown state id %08x", b.reg.kgs, it.Key(), id)
+		}
+		if err := m.writeBefore(kg); err != nil {
+			return err
+		}
+		val, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("snapshot state %q: %w", name, err)
+		}
+		if err := w.WriteEntry(Entry{KeyGroup: kg, State: name, Key: key, UserKey: uk, Value: val}); err != nil {
+			return fmt.Errorf("write snapshot entry of state %q: %w", name, err)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
+	}
+	return m.writeRest()
+}
+
+func (b *lsmBackend) Close() error {
+	if b.db == nil {
+		return nil
+	}
+	err := b.db.Close()
+	b.db = nil
+	b.reg = registry{kgs: b.reg.kgs, maxParallelism: b.reg.maxParallelism}
+	if rerr := os.RemoveAll(b.dir); err == nil && rerr != nil {
+		err = rerr
+	}
+	if err != nil {
+		return fmt.Errorf("close lsm state backend in %s: %w", b.dir, err)
+	}
+	return nil
+}
+
+// lsmKeyed is what every LSM state shares: where it stores the current key's
+// entries, and buffers reused across calls.
+type lsmKeyed[K comparable] struct {
+	b    *lsmBackend
+	kc   *KeyContext[K]
+	name string
+	id   uint32
+	key  []byte // store key under construction
+	val  []byte // value encoding under construction
+}
+
+func newLSMKeyed[K comparable](b *lsmBackend, kc *KeyContext[K], name string, k kind) (lsmKeyed[K], error) {
+	id, err := b.claimID(name)
+	if err != nil {
+		return lsmKeyed[K]{}, fmt.Errorf("register %v %q: %w", k, name, err)
+	}
+	if k == kindList {
+		b.seq = max(b.seq, b.restoredSeq[name])
+	}
+	delete(b.restored, id) // its restored entries are live state now
+	return lsmKeyed[K]{b: b, kc: kc, name: name, id: id, key: make([]byte, 0, 64)}, nil
+}
+
+// storeKey sets s.key to the current key's store key (without user key).
+func (s *lsmKeyed[K]) storeKey() ([]byte, error) {
+	if err := s.kc.check(s.name, s.b.reg.kgs); err != nil {
+		return nil, err
+	}
+	s.key = appendStoreKey(s.key[:0], s.kc.keyGroup, s.id, s.kc.keyBytes)
+	return s.key, nil
+}
+
+func (s *lsmKeyed[K]) errorf(op string, err error) error {
+	return fmt.Errorf("state %q key %v: %s: %w", s.name, s.kc.key, op, err)
+}
+
+// bounds returns the range of store keys holding the current key's entries;
+// the slices are fresh because an iterator keeps its bounds.
+func (s *lsmKeyed[K]) bounds() (lo, hi []byte, err error) {
+	p, err := s.storeKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	return bytes.Clone(p), prefixEnd(p), nil
+}
+
+func (s *lsmKeyed[K]) deleteAll() error {
+	lo, hi, err := s.bounds()
+	if err != nil {
+		return err
+	}
+	if err := s.b.db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
+		return s.errorf("clear", err)
+	}
+	return nil
+}
+
+type lsmValue[K comparable, V any] struct {
+	lsmKeyed[K]
+	vc codec.Codec[V]
+}
+
+func (s *lsmValue[K, V]) Value() (V, bool, error) {
+	var zero V
+	k, err := s.storeKey()
+	if err != nil {
+		return zero, false, err
+	}
+	raw, closer, err := s.b.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return zero, false, nil
+	}
+	if err != nil {
+		return zero, false, s.errorf("read", err)
+	}
+	v, err := decodeWhole(s.vc, raw)
+	closer.Close()
+	if err != nil {
+		return zero, false, s.errorf("decode value", err)
+	}
+	return v, true, nil
+}
+
+func (s *lsmValue[K, V]) Update(v V) error {
+	k, err := s.storeKey()
+	if err != nil {
+		return err
+	}
+	s.val = s.vc.Append(s.val[:0], v)
+	if err := s.b.db.Set(k, s.val, pebble.NoSync); err != nil {
+		return s.errorf("write", err)
+	}
+	return nil
+}
+
+func (s *lsmValue[K, V]) Clear() error {
+	k, err := s.storeKey()
+	if err != nil {
+		return err
+	}
+	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
+		return s.errorf("clear", err)
+	}
+	return nil
+}
+
+type lsmList[K comparable, V any] struct {
+	lsmKeyed[K]
+	vc codec.Codec[V]
+}
+
+func (s *lsmList[K, V]) Get() ([]V, error) {
+	lo, hi, err := s.bounds()
+	if err != nil {
+		return nil, err
+	}
+	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return nil, s.errorf("read", err)
+	}
+	defer it.Close()
+	var out []V
+	for it.First(); it.Valid(); it.Next() {
+		raw, err := it.ValueAndErr()
+		if err != nil {
+			return nil, s.errorf("read", err)
+		}
+		v, err := decodeWhole(s.vc, raw)
+		if err != nil {
+			return nil, s.errorf(fmt.Sprintf("decode element %d", len(out)), err)
+		}
+		out = append(out, v)
+	}
+	if err := it.Error(); err != nil {
+		return nil, s.errorf("read", err)
+	}
+	return out, nil
+}
+
+func (s *lsmList[K, V]) Add(v V) error {
+	k, err := s.storeKey()
+	if err != nil {
+		return err
+	}
+	s.key = appendListSeq(k, s.b.seq)
+	s.b.seq++
+	s.val = s.vc.Append(s.val[:0], v)
+	if err := s.b.db.Set(s.key, s.val, pebble.NoSync); err != nil {
+		return s.errorf("add", err)
+	}
+	return nil
+}
+
+func (s *lsmList[K, V]) Update(vs []V) error {
+	lo, hi, err := s.bounds()
+	if err != nil {
+		return err
+	}
+	batch := s.b.db.NewBatch()
+	defer batch.Close()
+	if err := batch.DeleteRange(lo, hi, nil); err != nil {
+		return s.errorf("update", err)
+	}
+	for _, v := range vs {
+		s.key = appendListSeq(append(s.key[:0], lo...), s.b.seq)
+		s.b.seq++
+		s.val = s.vc.Append(s.val[:0], v)
+		if err := batch.Set(s.key, s.val, nil); err != nil {
+			return s.errorf("update", err)
+		}
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return s.errorf("update", err)
+	}
+	return nil
+}
+
+func (s *lsmList[K, V]) Clear() error { return s.deleteAll() }
+
+type lsmMap[K comparable, UK comparable, UV any] struct {
+	lsmKeyed[K]
+	ukc codec.Codec[UK]
+	uvc codec.Codec[UV]
+}
+
+// entryKey sets s.key to the store key of uk in the current key's map.
+func (s *lsmMap[K, UK, UV]) entryKey(uk UK) ([]byte, error) {
+	k, err := s.storeKey()
+	if err != nil {
+		return nil, err
+	}
+	s.key = s.ukc.Append(k, uk)
+	return s.key, nil
+}
+
+func (s *lsmMap[K, UK, UV]) Get(uk UK) (UV, bool, error) {
+	var zero UV
+	k, err := s.entryKey(uk)
+	if err != nil {
+		return zero, false, err
+	}
+	raw, closer, err := s.b.db.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return zero, false, nil
+	}
+	if err != nil {
+		return zero, false, s.errorf("read", err)
+	}
+	uv, err := decodeWhole(s.uvc, raw)
+	closer.Close()
+	if err != nil {
+		return zero, false, s.errorf(fmt.Sprintf("decode value of map key %v", uk), err)
+	}
+	return uv, true, nil
+}
+
+func (s *lsmMap[K, UK, UV]) Put(uk UK, uv UV) error {
+	k, err := s.entryKey(uk)
+	if err != nil {
+		return err
+	}
+	s.val = s.uvc.Append(s.val[:0], uv)
+	if err := s.b.db.Set(k, s.val, pebble.NoSync); err != nil {
+		return s.errorf("put", err)
+	}
+	return nil
+}
+
+func (s *lsmMap[K, UK, UV]) Remove(uk UK) error {
+	k, err := s.entryKey(uk)
+	if err != nil {
+		return err
+	}
+	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
+		return s.errorf("remove", err)
+	}
+	return nil
+}
+
+func (s *lsmMap[K, UK, UV]) Range(fn func(UK, UV) error) error {
+	lo, hi, err := s.bounds()
+	if err != nil {
+		return err
+	}
+	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return s.errorf("read", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		uk, err := decodeWhole(s.ukc, it.Key()[len(lo):])
+		if err != nil {
+			return s.errorf(fmt.Sprintf("decode map key %x", it.Key()[len(lo):]), err)
+		}
+		raw, err := it.ValueAndErr()
+		if err != nil {
+			return s.errorf("read", err)
+		}
+		uv, err := decodeWhole(s.uvc, raw)
+		if err != nil {
+			return s.errorf(fmt.Sprintf("decode value of map key %v", uk), err)
+		}
+		if err := fn(uk, uv); err != nil {
+			return err
+		}
+	}
+	if err := it.Error(); err != nil {
+		return s.errorf("read", err)
+	}
+	return nil
+}
+
+func (s *lsmMap[K, UK, UV]) IsEmpty() (bool, error) {
+	lo, hi, err := s.bounds()
+	if err != nil {
+		return false, err
+	}
+	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	if err != nil {
+		return false, s.errorf("read", err)
+	}
+	defer it.Close()
+	empty := !it.First()
+	if err := it.Error(); err != nil {
+		return false, s.errorf("read", err)
+	}
+	return empty, nil
+}
+
+func (s *lsmMap[K, UK, UV]) Clear() error { return s.deleteAll() }
