@@ -17,9 +17,13 @@ import (
 // restoring subtask's, so a job may restart at another parallelism. A Restore
 // is used from one goroutine; Close releases its files.
 type Restore struct {
+	fs      FS
+	dir     string
+	id      int64
 	task    string
 	subtask int
 	kgs     state.KeyGroupRange
+	all     []TaskSnapshot // every subtask file of the task, in subtask order
 	files   []*taskFile
 	ops     map[string][]byte
 	chunks  []restoreChunk
@@ -41,7 +45,7 @@ func OpenRestore(dir string, md *Metadata, task string, subtask int, kgs state.K
 // the files it needs and the subtask's operator state; keyed entries are read
 // on demand by Keyed.
 func OpenRestoreFS(fsys FS, dir string, md *Metadata, task string, subtask int, kgs state.KeyGroupRange) (*Restore, error) {
-	r := &Restore{task: task, subtask: subtask, kgs: kgs, ops: make(map[string][]byte)}
+	r := &Restore{fs: fsys, dir: dir, id: md.ID, task: task, subtask: subtask, kgs: kgs, ops: make(map[string][]byte)}
 	var keyed []TaskSnapshot // files of the task with keyed state
 	var own *TaskSnapshot
 	for i := range md.Tasks {
@@ -52,6 +56,7 @@ func OpenRestoreFS(fsys FS, dir string, md *Metadata, task string, subtask int, 
 		if t.Subtask == subtask {
 			own = t
 		}
+		r.all = append(r.all, *t)
 		if t.KeyGroups.Len() > 0 {
 			keyed = append(keyed, *t)
 		}
@@ -59,24 +64,8 @@ func OpenRestoreFS(fsys FS, dir string, md *Metadata, task string, subtask int, 
 	if err := checkCoverage(md.ID, task, keyed, kgs); err != nil {
 		return nil, err
 	}
-	open := func(t TaskSnapshot) (*taskFile, error) {
-		for _, f := range r.files {
-			if f.subtask == t.Subtask {
-				return f, nil
-			}
-		}
-		f, err := openTaskFile(fsys, path.Join(dir, t.File))
-		if err != nil {
-			return nil, fmt.Errorf("restore %s/%d from checkpoint %d: %w", task, subtask, md.ID, err)
-		}
-		r.files = append(r.files, f)
-		if f.task != t.Task || f.subtask != t.Subtask || f.kgs != t.KeyGroups || f.id != md.ID || f.f.Size() != t.Size {
-			return nil, fmt.Errorf("restore %s/%d: %w", task, subtask, corruptf(f.path,
-				"holds %s/%d key groups %v of checkpoint %d (%d bytes) but the metadata says %s/%d key groups %v of checkpoint %d (%d bytes)",
-				f.task, f.subtask, f.kgs, f.id, f.f.Size(), t.Task, t.Subtask, t.KeyGroups, md.ID, t.Size))
-		}
-		return f, nil
-	}
+	slices.SortFunc(r.all, func(a, b TaskSnapshot) int { return a.Subtask - b.Subtask })
+	open := r.open
 	if own != nil {
 		f, err := open(*own)
 		if err != nil {
@@ -111,6 +100,26 @@ func OpenRestoreFS(fsys FS, dir string, md *Metadata, task string, subtask int, 
 	// file's chunks of a key group in their written order.
 	slices.SortStableFunc(r.chunks, func(a, b restoreChunk) int { return a.keyGroup - b.keyGroup })
 	return r, nil
+}
+
+// open returns the opened file of t, opening and checking it on first use.
+func (r *Restore) open(t TaskSnapshot) (*taskFile, error) {
+	for _, f := range r.files {
+		if f.subtask == t.Subtask {
+			return f, nil
+		}
+	}
+	f, err := openTaskFile(r.fs, path.Join(r.dir, t.File))
+	if err != nil {
+		return nil, fmt.Errorf("restore %s/%d from checkpoint %d: %w", r.task, r.subtask, r.id, err)
+	}
+	r.files = append(r.files, f)
+	if f.task != t.Task || f.subtask != t.Subtask || f.kgs != t.KeyGroups || f.id != r.id || f.f.Size() != t.Size {
+		return nil, fmt.Errorf("restore %s/%d: %w", r.task, r.subtask, corruptf(f.path,
+			"holds %s/%d key groups %v of checkpoint %d (%d bytes) but the metadata says %s/%d key groups %v of checkpoint %d (%d bytes)",
+			f.task, f.subtask, f.kgs, f.id, f.f.Size(), t.Task, t.Subtask, t.KeyGroups, r.id, t.Size))
+	}
+	return f, nil
 }
 
 // checkCoverage makes sure the keyed files of a task own disjoint key groups
@@ -150,6 +159,38 @@ func checkCoverage(id int64, task string, keyed []TaskSnapshot, kgs state.KeyGro
 // if there is none (a new operator, or a subtask index the checkpoint did not
 // have).
 func (r *Restore) OperatorState(uid string) []byte { return r.ops[uid] }
+
+// OperatorStates returns the state operator uid saved in every subtask's
+// file of the task, indexed by the subtask that wrote it (nil where a subtask
+// saved none). An operator restored at another parallelism uses it to
+// redistribute what OperatorState alone would lose, such as the positions of
+// a source's splits. It reads the other subtasks' files on demand.
+func (r *Restore) OperatorStates(uid string) ([][]byte, error) {
+	if len(r.all) == 0 {
+		return nil, nil
+	}
+	out := make([][]byte, r.all[len(r.all)-1].Subtask+1)
+	for _, t := range r.all {
+		f, err := r.open(t)
+		if err != nil {
+			return nil, err
+		}
+		ref, ok := f.ops[uid]
+		if !ok {
+			continue
+		}
+		if t.Subtask == r.subtask {
+			out[t.Subtask] = r.ops[uid]
+			continue
+		}
+		b, err := f.readBlock(fmt.Sprintf("operator state %q", uid), ref)
+		if err != nil {
+			return nil, fmt.Errorf("restore %s/%d: %w", r.task, r.subtask, err)
+		}
+		out[t.Subtask] = b
+	}
+	return out, nil
+}
 
 // Keyed returns a reader of the keyed entries in the restoring subtask's key
 // groups, ordered by key group. Each call starts a new pass. Entry slices

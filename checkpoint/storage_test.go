@@ -453,7 +453,7 @@ func TestRescaleRestore(t *testing.T) {
 					t.Fatal(err)
 				}
 				es := readAll(t, r.Keyed())
-				r.Close()
+				defer r.Close()
 				for j, e := range es {
 					if !kgs.Contains(e.KeyGroup) {
 						t.Fatalf("subtask %d of %d owning %v got an entry of key group %d", i, newPar, kgs, e.KeyGroup)
@@ -478,6 +478,16 @@ func TestRescaleRestore(t *testing.T) {
 				}
 				if op := r.OperatorState("count"); !bytes.Equal(op, wantOp) {
 					t.Errorf("subtask %d operator state = %q, want %q", i, op, wantOp)
+				}
+				ops, err := r.OperatorStates("count")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := fmt.Sprintf("%q", ops); got != `["sub0" "sub1" "sub2" "sub3"]` {
+					t.Errorf("subtask %d: operator states of all subtasks = %s", i, got)
+				}
+				if ops, err := r.OperatorStates("absent"); err != nil || len(ops) != oldPar || slices.ContainsFunc(ops, func(b []byte) bool { return b != nil }) {
+					t.Errorf("operator states of an unknown uid = %q, %v; want %d nils", ops, err, oldPar)
 				}
 				restored = append(restored, es...)
 			}
