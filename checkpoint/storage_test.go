@@ -662,3 +662,59 @@ func TestDiscardAndRemoveIncomplete(t *testing.T) {
 		t.Fatalf("IDs of a missing root = %v, %v, %v; want nothing", c, i, err)
 	}
 }
+
+// faultFS is LocalFS with one operation made to fail, for the error paths.
+type faultFS struct {
+	LocalFS
+	failRename, failSync bool
+}
+
+var errInjected = errors.New("injected fault")
+
+func (f faultFS) Rename(o, n string) error {
+	if f.failRename {
+		return errInjected
+	}
+	return f.LocalFS.Rename(o, n)
+}
+
+func (f faultFS) Create(name string) (WritableFile, error) {
+	w, err := f.LocalFS.Create(name)
+	if err != nil || !f.failSync {
+		return w, err
+	}
+	return failSyncFile{w}, nil
+}
+
+type failSyncFile struct{ WritableFile }
+
+func (failSyncFile) Sync() error { return errInjected }
+
+func TestFailedWritesLeaveNothingBehind(t *testing.T) {
+	for _, fsys := range []faultFS{{failRename: true}, {failSync: true}} {
+		t.Run(fmt.Sprintf("rename fails %v, sync fails %v", fsys.failRename, fsys.failSync), func(t *testing.T) {
+			root := t.TempDir()
+			s := NewStorage(fsys, filepath.ToSlash(root))
+			w, err := s.NewTaskWriter(1, "map", 0, 1, state.KeyGroupRange{Start: 0, End: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.WriteEntry(state.Entry{KeyGroup: 0, State: "s"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Close(); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "map-0.state") {
+				t.Fatalf("Close error = %v, want the injected fault naming the file", err)
+			}
+			if err := s.WriteMetadata(Metadata{ID: 1}); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "checkpoint 1 metadata") {
+				t.Fatalf("WriteMetadata error = %v, want the injected fault", err)
+			}
+			names, err := os.ReadDir(filepath.Join(root, "chk-1"))
+			if err != nil || len(names) != 0 {
+				t.Fatalf("after failed writes chk-1 holds %v (%v), want nothing", names, err)
+			}
+			if _, _, err := Load(root); !errors.Is(err, ErrNoCheckpoint) {
+				t.Fatalf("Load after failed writes: %v, want ErrNoCheckpoint", err)
+			}
+		})
+	}
+}
