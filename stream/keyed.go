@@ -66,15 +66,17 @@ func connectKeyed[K comparable, T any](k *Keyed[K, T], v *graph.Vertex, input in
 	})
 }
 
-// Process runs a KeyedProcessFunction over the keyed stream.
-func Process[K comparable, T, OUT any](k *Keyed[K, T], name string, f KeyedProcessFunction[K, T, OUT]) *Stream[OUT] {
-	v := &graph.Vertex{Name: "Process: " + name, Keyed: true, Inputs: 1, Funcs: k.s.env.checkFuncs(name, f)}
+// Process runs a KeyedProcessFunction over the keyed stream. newF makes the
+// function of each parallel subtask: functions keep state handles and other
+// fields, so subtasks must not share one.
+func Process[K comparable, T, OUT any](k *Keyed[K, T], name string, newF func() KeyedProcessFunction[K, T, OUT]) *Stream[OUT] {
+	v := &graph.Vertex{Name: "Process: " + name, Keyed: true, Inputs: 1, Funcs: k.s.env.checkFuncs(name, newF)}
 	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
 		out, err := runtime.OutputAs[OUT](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
-		return &operator.KeyedProcess[K, T, OUT]{Name: name, KeyOf: k.key, KeyCodec: k.codec, F: f, Out: out}, nil
+		return &operator.KeyedProcess[K, T, OUT]{Name: name, KeyOf: k.key, KeyCodec: k.codec, F: newF(), Out: out}, nil
 	}
 	res := addVertex[OUT](k.s.env, v)
 	connectKeyed(k, v, 0)
@@ -82,7 +84,8 @@ func Process[K comparable, T, OUT any](k *Keyed[K, T], name string, f KeyedProce
 }
 
 // AggregateFunction folds records into an accumulator, as Flink's.
-// Merge combines two accumulators (needed by session windows).
+// Merge combines two accumulators (needed by session windows). One value
+// serves every subtask, so its methods must not keep state of their own.
 type AggregateFunction[T, ACC, OUT any] interface {
 	Create() ACC
 	Add(acc ACC, v T) ACC
@@ -137,14 +140,23 @@ func (sumAgg[T]) Result(acc T) T   { return acc }
 // built-in accumulator types.
 func Aggregate[K comparable, T, ACC, OUT any](k *Keyed[K, T], name string, agg AggregateFunction[T, ACC, OUT], accCodec codec.Codec[ACC]) *Stream[KV[K, OUT]] {
 	env := k.s.env
-	return Process(k, name, &aggregateFn[K, T, ACC, OUT]{agg: agg, accCodec: accCodec, final: env.batchMode})
+	syms := env.checkFuncs(name, agg)
+	s := Process(k, name, func() KeyedProcessFunction[K, T, KV[K, OUT]] {
+		return &aggregateFn[K, T, ACC, OUT]{agg: agg, accCodec: accCodec, final: env.batchMode}
+	})
+	s.v.Funcs = append(s.v.Funcs, syms...)
+	return s
 }
 
 // Reduce combines each key's records with f, emitting like Aggregate.
 func Reduce[K comparable, T any](k *Keyed[K, T], name string, f func(a, b T) T, c codec.Codec[T]) *Stream[T] {
-	k.s.env.checkFuncs(name, f)
 	env := k.s.env
-	return Process(k, name, &reduceFn[K, T]{f: f, c: c, final: env.batchMode})
+	syms := env.checkFuncs(name, f)
+	s := Process(k, name, func() KeyedProcessFunction[K, T, T] {
+		return &reduceFn[K, T]{f: f, c: c, final: env.batchMode}
+	})
+	s.v.Funcs = append(s.v.Funcs, syms...)
+	return s
 }
 
 // aggregateFn is Aggregate as a keyed process function.

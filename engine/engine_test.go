@@ -1,0 +1,110 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loom-yarn/loom/connector/file"
+	"github.com/loom-yarn/loom/engine"
+	"github.com/loom-yarn/loom/stream"
+)
+
+func splitWords(line string, out *stream.Collector[string]) error {
+	for _, w := range strings.FieldsFunc(strings.ToLower(line), func(r rune) bool { return r < 'a' || r > 'z' }) {
+		out.Collect(w)
+	}
+	return nil
+}
+
+func identity(s string) string { return s }
+
+func formatKV(dst []byte, kv stream.KV[string, int64]) []byte {
+	return fmt.Appendf(dst, "%s\t%d", kv.Key, kv.Value)
+}
+
+// readParts returns the sorted lines of every visible file in dir.
+func readParts(t *testing.T, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+			if l != "" {
+				lines = append(lines, l)
+			}
+		}
+	}
+	sort.Strings(lines)
+	return lines
+}
+
+func TestWordCountParallelism(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	var sb strings.Builder
+	want := map[string]int{}
+	words := []string{"alpha", "Beta", "gamma", "DELTA", "eps"}
+	for i := 0; i < 5000; i++ {
+		w := words[(i*7+i/3)%len(words)]
+		fmt.Fprintf(&sb, "%s, %s-%d x\n", w, words[i%len(words)], i%10)
+		want[strings.ToLower(w)]++
+		want[strings.ToLower(words[i%len(words)])]++
+		want["x"]++
+	}
+	if err := os.WriteFile(in, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var expect []string
+	for w, n := range want {
+		expect = append(expect, fmt.Sprintf("%s\t%d", w, n))
+	}
+	sort.Strings(expect)
+	for _, backend := range []string{"heap", "lsm"} {
+		for _, p := range []int{1, 4} {
+			t.Run(fmt.Sprintf("%s/p%d", backend, p), func(t *testing.T) {
+				out := filepath.Join(t.TempDir(), "out")
+				env := stream.NewEnv("wc")
+				env.SetParallelism(p)
+				lines := stream.FromSource(env, "read", file.Text(in).WithSplitSize(4096), nil)
+				counts := stream.Aggregate(stream.KeyBy(stream.FlatMap(lines, "split", splitWords), identity), "count", stream.Count[string](), nil)
+				counts.SinkTo("write", file.Sink(out, formatKV))
+				g, err := env.Graph()
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				x, err := engine.Start(ctx, g, engine.Options{BatchSize: 64, StateBackend: backend, StateDir: t.TempDir()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := x.Wait(); err != nil {
+					t.Fatal(err)
+				}
+				got := readParts(t, out)
+				if strings.Join(got, "\n") != strings.Join(expect, "\n") {
+					t.Fatalf("got %d lines %v, want %d lines %v", len(got), got, len(expect), expect)
+				}
+				if p := x.Progress(); p.RecordsIn != 5000 {
+					t.Errorf("records in = %d, want 5000", p.RecordsIn)
+				}
+			})
+		}
+	}
+}
