@@ -210,7 +210,7 @@ func TestServe(t *testing.T) {
 		t.Fatalf("scrape lacks %q:\n%s", want, body)
 	}
 
-	if _, err := Serve(ctx, addr.String(), reg); err == nil || !strings.Contains(err.Error(), "serve metrics on "+addr.String()) {
+	if _, err := Serve(ctx, addr.String(), reg); err == nil || !strings.Contains(err.Error(), "metrics listener: listen tcp "+addr.String()) {
 		t.Fatalf("Serve on a taken port: %v", err)
 	}
 

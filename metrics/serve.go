@@ -24,7 +24,7 @@ func Serve(ctx context.Context, addr string, reg *prometheus.Registry) (net.Addr
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("serve metrics on %s (metrics.addr): %w", addr, err)
+		return nil, fmt.Errorf("metrics listener: %w", err) // net's error names the address
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
