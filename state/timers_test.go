@@ -1,0 +1,233 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/loom-yarn/loom/codec"
+)
+
+// TestTimerScenarios runs the scripts in testdata/timers*.txt against the
+// timers of both backends. A script is a story of commands, each followed by
+// the output it must print (lines starting with "> "):
+//
+//	key K                     make K the current key
+//	register T [NS-NE]        register a timer for the current key
+//	delete T [NS-NE]          delete one
+//	peek | len                show the next timer / the count
+//	advance T [chain=D]       fire timers due by T; with chain, each fired
+//	                          timer of the zero namespace registers one at
+//	                          its time + D in namespace 1-1
+//	snapshot                  snapshot the backend, print its entries
+//	restore S E               replace the backend by a new one owning key
+//	                          groups [S,E), restored from the last snapshot
+//
+// Keys are strings over 4 key groups: "a" is in key group 0, "b" and "c" in 1,
+// "d" in 3 (the scripts' snapshot lines show it).
+func TestTimerScenarios(t *testing.T) {
+	files, err := filepath.Glob("testdata/timers*.txt")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no timer scenarios: %v", err)
+	}
+	for _, file := range files {
+		forEachBackend(t, func(t *testing.T, mk backendMaker) {
+			t.Run(filepath.Base(file), func(t *testing.T) { runTimerScenario(t, mk, file) })
+		})
+	}
+}
+
+const scenarioMaxP = 4
+
+type timerScenario struct {
+	t    *testing.T
+	mk   backendMaker
+	kc   *KeyContext[string]
+	tm   *Timers[string]
+	b    Backend
+	snap *memSnapshot
+}
+
+func runTimerScenario(t *testing.T, mk backendMaker, file string) {
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := &timerScenario{t: t, mk: mk}
+	s.open(KeyGroupRange{Start: 0, End: scenarioMaxP}, nil)
+
+	var cmd string
+	var cmdLine int
+	var got, want []string
+	check := func() {
+		if cmd != "" && strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:%d: %s\ngot:\n  %s\nwant:\n  %s", file, cmdLine, cmd, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+		}
+	}
+	sc := bufio.NewScanner(f)
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		switch {
+		case text == "" || strings.HasPrefix(text, "#"):
+		case strings.HasPrefix(text, ">"):
+			want = append(want, strings.TrimSpace(strings.TrimPrefix(text, ">")))
+		default:
+			check()
+			cmd, cmdLine, want = text, line, nil
+			got = s.run(fmt.Sprintf("%s:%d", file, line), strings.Fields(text))
+		}
+	}
+	check()
+	must(t, sc.Err())
+}
+
+func (s *timerScenario) open(kgs KeyGroupRange, from *memSnapshot) {
+	s.b = s.mk(s.t, kgs, scenarioMaxP)
+	if from != nil {
+		must(s.t, s.b.Restore(from.reader(kgs)))
+	}
+	s.kc = NewKeyContext(codec.String, scenarioMaxP)
+	s.tm = must1[*Timers[string]](s.t)(NewTimers(s.b, s.kc, "op/timers"))
+}
+
+func (s *timerScenario) run(where string, args []string) []string {
+	t := s.t
+	num := func(i int) int64 {
+		if i >= len(args) {
+			t.Fatalf("%s: %s needs argument %d", where, args[0], i)
+		}
+		n, err := strconv.ParseInt(args[i], 10, 64)
+		if err != nil {
+			t.Fatalf("%s: argument %d of %s: %v", where, i, args[0], err)
+		}
+		return n
+	}
+	ns := func(i int) Namespace {
+		if i >= len(args) {
+			return Namespace{}
+		}
+		var n Namespace
+		if _, err := fmt.Sscanf(args[i], "%d-%d", &n.Start, &n.End); err != nil {
+			t.Fatalf("%s: namespace %q: %v", where, args[i], err)
+		}
+		return n
+	}
+	show := func(tm Timer[string]) string { return fmt.Sprintf("%s@%d ns=%d-%d", tm.Key, tm.Time, tm.NS.Start, tm.NS.End) }
+	var out []string
+	switch args[0] {
+	case "key":
+		s.kc.SetKey(args[1])
+	case "register":
+		if err := s.tm.Register(num(1), ns(2)); err != nil {
+			out = append(out, "error: "+err.Error())
+		}
+	case "delete":
+		if err := s.tm.Delete(num(1), ns(2)); err != nil {
+			out = append(out, "error: "+err.Error())
+		}
+	case "peek":
+		if tm, ok := s.tm.Peek(); ok {
+			out = append(out, show(tm))
+		} else {
+			out = append(out, "none")
+		}
+	case "len":
+		out = append(out, strconv.Itoa(s.tm.Len()))
+	case "advance":
+		var chain int64
+		if len(args) > 2 {
+			d, err := strconv.ParseInt(strings.TrimPrefix(args[2], "chain="), 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", where, err)
+			}
+			chain = d
+		}
+		err := s.tm.AdvanceTo(num(1), func(tm Timer[string]) error {
+			out = append(out, "fire "+show(tm))
+			if s.kc.Key() != tm.Key {
+				return fmt.Errorf("key context is %q", s.kc.Key())
+			}
+			if chain != 0 && tm.NS == (Namespace{}) {
+				return s.tm.Register(tm.Time+chain, Namespace{Start: 1, End: 1})
+			}
+			return nil
+		})
+		if err != nil {
+			out = append(out, "error: "+err.Error())
+		}
+	case "snapshot":
+		s.snap = snapshotOf(t, s.b)
+		for _, e := range s.snap.entries {
+			k, _, err := codec.String.Decode(e.Key)
+			must(t, err)
+			ts, n := decodeTimerUserKey(e.UserKey)
+			out = append(out, fmt.Sprintf("kg=%d %s@%d ns=%d-%d", e.KeyGroup, k, ts, n.Start, n.End))
+		}
+	case "restore":
+		if s.snap == nil {
+			t.Fatalf("%s: restore before snapshot", where)
+		}
+		s.open(KeyGroupRange{Start: int(num(1)), End: int(num(2))}, s.snap)
+	default:
+		t.Fatalf("%s: unknown command %q", where, args[0])
+	}
+	return out
+}
+
+// TestTimersAgainstModel checks the timer heap against a plain set: random
+// registers, deletes and advances must fire exactly the model's due timers,
+// in (time, namespace, key) order.
+func TestTimersAgainstModel(t *testing.T) {
+	b := NewHeap(KeyGroupRange{Start: 0, End: 8}, 8)
+	kc := NewKeyContext(codec.Int64, 8)
+	tm := must1[*Timers[int64]](t)(NewTimers(b, kc, "op/t"))
+	model := map[Timer[int64]]bool{}
+	rng := rand.New(rand.NewPCG(7, 7))
+	now := int64(0)
+	for i := 0; i < 20000; i++ {
+		key := rng.Int64N(10)
+		ts := now + rng.Int64N(40)
+		ns := Namespace{Start: rng.Int64N(2)}
+		kc.SetKey(key)
+		switch rng.IntN(4) {
+		case 0, 1:
+			must(t, tm.Register(ts, ns))
+			model[Timer[int64]{Time: ts, Key: key, NS: ns}] = true
+		case 2:
+			must(t, tm.Delete(ts, ns))
+			delete(model, Timer[int64]{Time: ts, Key: key, NS: ns})
+		case 3:
+			now += rng.Int64N(10)
+			var due []Timer[int64]
+			for m := range model {
+				if m.Time <= now {
+					due = append(due, m)
+				}
+			}
+			slices.SortFunc(due, func(a, b Timer[int64]) int {
+				ka, kb := codec.Int64.Append(nil, a.Key), codec.Int64.Append(nil, b.Key)
+				return cmp.Or(cmp.Compare(a.Time, b.Time), cmp.Compare(a.NS.Start, b.NS.Start), bytes.Compare(ka, kb))
+			})
+			var fired []Timer[int64]
+			must(t, tm.AdvanceTo(now, func(x Timer[int64]) error { fired = append(fired, x); return nil }))
+			if !slices.Equal(fired, due) {
+				t.Fatalf("op %d: advance to %d fired %v, want %v", i, now, fired, due)
+			}
+			for _, d := range due {
+				delete(model, d)
+			}
+		}
+		if tm.Len() != len(model) {
+			t.Fatalf("op %d: Len %d, model has %d", i, tm.Len(), len(model))
+		}
+	}
+}
