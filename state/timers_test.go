@@ -6,9 +6,9 @@ import (
 	"cmp"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,7 +121,9 @@ func (s *timerScenario) run(where string, args []string) []string {
 		}
 		return n
 	}
-	show := func(tm Timer[string]) string { return fmt.Sprintf("%s@%d ns=%d-%d", tm.Key, tm.Time, tm.NS.Start, tm.NS.End) }
+	show := func(tm Timer[string]) string {
+		return fmt.Sprintf("%s@%d ns=%d-%d", tm.Key, tm.Time, tm.NS.Start, tm.NS.End)
+	}
 	var out []string
 	switch args[0] {
 	case "key":

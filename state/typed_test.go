@@ -191,7 +191,10 @@ func TestRegistrationErrors(t *testing.T) {
 			{"other value type", func() error { _, err := NewValue(b, kc, "op/s", codec.String); return err }, "other value types"},
 			{"other key context", func() error { _, err := NewValue(b, NewKeyContext(codec.String, 128), "op/s", codec.Int64); return err }, "another key context"},
 			{"timers under a value's name", func() error { _, err := NewTimers(b, kc, "op/s"); return err }, "as timers: it is already registered as value state"},
-			{"max parallelism", func() error { _, err := NewMap(b, NewKeyContext(codec.String, 256), "op/m", codec.String, codec.Int); return err }, "max parallelism 256, backend 128"},
+			{"max parallelism", func() error {
+				_, err := NewMap(b, NewKeyContext(codec.String, 256), "op/m", codec.String, codec.Int)
+				return err
+			}, "max parallelism 256, backend 128"},
 			{"empty name", func() error { _, err := NewValue(b, kc, "", codec.Int); return err }, "empty state name"},
 		}
 		for _, tt := range tests {
