@@ -111,21 +111,22 @@ func oneInput[T, OUT any](s *Stream[T], v *graph.Vertex) *Stream[OUT] {
 
 // Map applies f to every record.
 func Map[T, U any](s *Stream[T], name string, f func(T) U) *Stream[U] {
-	return TryMap(s, name, func(v T) (U, error) { return f(v), nil }, f)
+	return mapStream(s, name, &operator.Map[T, U]{Name: name, F: f}, f)
 }
 
 // TryMap applies f to every record; an error fails the job.
-func TryMap[T, U any](s *Stream[T], name string, f func(T) (U, error), identity ...any) *Stream[U] {
-	if len(identity) == 0 {
-		identity = []any{f}
-	}
-	v := &graph.Vertex{Name: "Map: " + name, Funcs: s.env.checkFuncs(name, identity...)}
+func TryMap[T, U any](s *Stream[T], name string, f func(T) (U, error)) *Stream[U] {
+	return mapStream(s, name, &operator.Map[T, U]{Name: name, TryF: f}, f)
+}
+
+func mapStream[T, U any](s *Stream[T], name string, proto *operator.Map[T, U], f any) *Stream[U] {
+	v := &graph.Vertex{Name: "Map: " + name, Funcs: s.env.checkFuncs(name, f)}
 	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
 		out, err := runtime.OutputAs[U](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
-		return &operator.Map[T, U]{Name: name, F: f, Out: out}, nil
+		return &operator.Map[T, U]{Name: name, F: proto.F, TryF: proto.TryF, Out: out}, nil
 	}
 	return oneInput[T, U](s, v)
 }
@@ -138,7 +139,7 @@ func Filter[T any](s *Stream[T], name string, f func(T) bool) *Stream[T] {
 		if err != nil {
 			return nil, err
 		}
-		return &operator.Filter[T]{Name: name, F: func(x T) (bool, error) { return f(x), nil }, Out: out}, nil
+		return &operator.Filter[T]{Name: name, F: f, Out: out}, nil
 	}
 	return oneInput[T, T](s, v)
 }

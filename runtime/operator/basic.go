@@ -10,10 +10,11 @@ import (
 	"github.com/loom-yarn/loom/runtime"
 )
 
-// Map applies F to every record.
+// Map applies F (or TryF, which may fail) to every record.
 type Map[T, U any] struct {
 	Name string
-	F    func(T) (U, error)
+	F    func(T) U
+	TryF func(T) (U, error)
 	Out  runtime.Output[U]
 	buf  *runtime.Batch[U]
 }
@@ -29,12 +30,18 @@ func (m *Map[T, U]) ProcessBatch(_ int, batch any) error {
 	}
 	out := m.buf
 	out.Reset()
-	for _, v := range in.Values {
-		u, err := m.F(v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", m.Name, err)
+	if m.F != nil {
+		for _, v := range in.Values {
+			out.Values = append(out.Values, m.F(v))
 		}
-		out.Values = append(out.Values, u)
+	} else {
+		for _, v := range in.Values {
+			u, err := m.TryF(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", m.Name, err)
+			}
+			out.Values = append(out.Values, u)
+		}
 	}
 	out.Times = append(out.Times, in.Times...)
 	return m.Out.Push(out)
@@ -46,7 +53,7 @@ func (m *Map[T, U]) ProcessWatermark(wm int64) error { return m.Out.Watermark(wm
 // Filter keeps the records for which F is true.
 type Filter[T any] struct {
 	Name string
-	F    func(T) (bool, error)
+	F    func(T) bool
 	Out  runtime.Output[T]
 	buf  *runtime.Batch[T]
 }
@@ -63,11 +70,7 @@ func (f *Filter[T]) ProcessBatch(_ int, batch any) error {
 	out := f.buf
 	out.Reset()
 	for i, v := range in.Values {
-		keep, err := f.F(v)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f.Name, err)
-		}
-		if keep {
+		if f.F(v) {
 			out.Values = append(out.Values, v)
 			out.Times = append(out.Times, in.Times[i])
 		}
