@@ -30,4 +30,13 @@ bench:
 clean:
 	rm -rf $(BIN)
 
-include integration/cluster/cluster.mk
+-include integration/cluster/cluster.mk
+
+# Regenerates loom's Hadoop/YARN protobuf code (committed) from yarn/proto/*.proto.
+# Needs protoc (Debian: protobuf-compiler) and protoc-gen-go at the version of
+# google.golang.org/protobuf in go.mod.
+.PHONY: proto
+proto:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$$($(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I . --go_out=. --go_opt=module=github.com/loom-yarn/loom \
+	  yarn/proto/hadoop_common.proto yarn/proto/hadoop_yarn.proto

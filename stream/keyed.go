@@ -183,7 +183,9 @@ func (a *aggregateFn[K, T, ACC, OUT]) ProcessElement(v T, ctx *KeyedContext[K], 
 	if !ok {
 		acc = a.agg.Create()
 		if a.isFinal {
-			ctx.RegisterEventTimer(runtime.MaxWatermark)
+			if err := ctx.RegisterEventTimer(runtime.MaxWatermark); err != nil {
+				return err
+			}
 		}
 	}
 	acc = a.agg.Add(acc, v)
@@ -229,7 +231,9 @@ func (r *reduceFn[K, T]) ProcessElement(v T, ctx *KeyedContext[K], out *Collecto
 	if ok {
 		v = r.f(cur, v)
 	} else if r.isFinal {
-		ctx.RegisterEventTimer(runtime.MaxWatermark)
+		if err := ctx.RegisterEventTimer(runtime.MaxWatermark); err != nil {
+			return err
+		}
 	}
 	if err := r.val.Update(v); err != nil {
 		return err

@@ -50,20 +50,30 @@ func (c *KeyedContext[K]) Domain() TimeDomain { return c.domain }
 // ProcessingTime is the wall clock in milliseconds since the epoch.
 func (c *KeyedContext[K]) ProcessingTime() int64 { return c.rt.Timers.Now().UnixMilli() }
 
-// RegisterEventTimer asks for OnTimer when the watermark reaches ts, for the current key.
-func (c *KeyedContext[K]) RegisterEventTimer(ts int64) { c.event.Register(ts, state.Namespace{}) }
+// RegisterEventTimer asks for OnTimer when the watermark reaches ts, for
+// the current key. Registering a timer twice is one timer.
+func (c *KeyedContext[K]) RegisterEventTimer(ts int64) error {
+	return c.event.Register(ts, state.Namespace{})
+}
 
 // DeleteEventTimer cancels an event-time timer of the current key.
-func (c *KeyedContext[K]) DeleteEventTimer(ts int64) { c.event.Delete(ts, state.Namespace{}) }
+func (c *KeyedContext[K]) DeleteEventTimer(ts int64) error {
+	return c.event.Delete(ts, state.Namespace{})
+}
 
 // RegisterProcessingTimer asks for OnTimer at wall-clock time ts (ms), for the current key.
-func (c *KeyedContext[K]) RegisterProcessingTimer(ts int64) {
-	c.proc.Register(ts, state.Namespace{})
+func (c *KeyedContext[K]) RegisterProcessingTimer(ts int64) error {
+	if err := c.proc.Register(ts, state.Namespace{}); err != nil {
+		return err
+	}
 	c.schedule()
+	return nil
 }
 
 // DeleteProcessingTimer cancels a processing-time timer of the current key.
-func (c *KeyedContext[K]) DeleteProcessingTimer(ts int64) { c.proc.Delete(ts, state.Namespace{}) }
+func (c *KeyedContext[K]) DeleteProcessingTimer(ts int64) error {
+	return c.proc.Delete(ts, state.Namespace{})
+}
 
 // Subtask is the index of the parallel instance.
 func (c *KeyedContext[K]) Subtask() int { return c.rt.Subtask }
