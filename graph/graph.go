@@ -15,6 +15,7 @@ import (
 
 	"github.com/loom-yarn/loom/network"
 	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/state"
 )
 
 // Partitioning says how an edge spreads records over the consumer's subtasks.
@@ -161,7 +162,7 @@ func (g *Graph) Resolve() error {
 		maxP = max(maxP, v.Parallelism)
 	}
 	if g.MaxParallelism == 0 {
-		g.MaxParallelism = defaultMaxParallelism(maxP)
+		g.MaxParallelism = state.DefaultMaxParallelism(maxP)
 	}
 	seen := map[string]*Vertex{}
 	hasSource := false
@@ -208,16 +209,6 @@ func (g *Graph) Resolve() error {
 		}
 	}
 	return nil
-}
-
-// defaultMaxParallelism follows Flink: 1.5 x parallelism rounded up to a power
-// of two, at least 128 and at most 32768.
-func defaultMaxParallelism(p int) int {
-	n := 1
-	for n < p+p/2 {
-		n <<= 1
-	}
-	return min(max(n, 128), 32768)
 }
 
 // Hash identifies the graph: operators, uids, parallelism, types, functions

@@ -1,0 +1,64 @@
+package stream
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/loom-yarn/loom/connector/datagen"
+	"github.com/loom-yarn/loom/connector/blackhole"
+)
+
+func double(i int64) int64 { return 2 * i }
+
+func gen(i int64, _ *datagen.Rand) int64 { return i }
+
+func TestReflectMadeFunctionIsRejected(t *testing.T) {
+	env := NewEnv("j")
+	src := FromSource(env, "gen", datagen.New(gen, datagen.Options{Count: 10}), nil)
+	made := reflect.MakeFunc(reflect.TypeOf(double), func(args []reflect.Value) []reflect.Value {
+		return []reflect.Value{reflect.ValueOf(args[0].Int() * 3)}
+	}).Interface().(func(int64) int64)
+	Map(src, "triple", made).SinkTo("out", blackhole.New[int64]())
+	_, err := env.Graph()
+	if err == nil || !strings.Contains(err.Error(), `operator "triple": function reflect.makeFuncStub cannot be rebuilt`) {
+		t.Fatalf("Graph() = %v, want the reflect-made function rejected", err)
+	}
+}
+
+func TestNilFunctionIsRejected(t *testing.T) {
+	env := NewEnv("j")
+	src := FromSource(env, "gen", datagen.New(gen, datagen.Options{Count: 10}), nil)
+	var f func(int64) bool
+	Filter(src, "nil filter", f).SinkTo("out", blackhole.New[int64]())
+	if _, err := env.Graph(); err == nil || !strings.Contains(err.Error(), `operator "nil filter": function <nil> cannot be rebuilt`) {
+		t.Fatalf("Graph() = %v", err)
+	}
+}
+
+type point struct{ X, Y int }
+
+func TestKeyByWithoutCodecIsAnError(t *testing.T) {
+	env := NewEnv("j")
+	src := FromSource(env, "gen", datagen.New(gen, datagen.Options{Count: 10}), nil)
+	k := KeyBy(src, func(i int64) point { return point{int(i), 0} })
+	Aggregate(k, "count", Count[int64](), nil).SinkTo("out", blackhole.New[KV[point, int64]]())
+	_, err := env.Graph()
+	if err == nil || !strings.Contains(err.Error(), "point") || !strings.Contains(err.Error(), "KeyByCodec") && !strings.Contains(err.Error(), "codec") {
+		t.Fatalf("Graph() = %v, want an error naming the key type and how to give a codec", err)
+	}
+}
+
+func TestClosuresBuiltWithTheGraphAreAccepted(t *testing.T) {
+	env := NewEnv("j")
+	factor := int64(3)
+	src := FromSource(env, "gen", datagen.New(gen, datagen.Options{Count: 10}), nil)
+	Map(src, "scale", func(i int64) int64 { return i * factor }).SinkTo("out", blackhole.New[int64]())
+	g, err := env.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Vertices) != 3 || g.Vertices[1].Funcs[0] == "" {
+		t.Fatalf("unexpected graph: %+v", g.Vertices)
+	}
+}
