@@ -83,7 +83,7 @@ func (f *fanout[T]) Watermark(wm int64) error {
 
 type discard[T any] struct{}
 
-func (discard[T]) Push(*Batch[T]) error   { return nil }
+func (discard[T]) Push(*Batch[T]) error  { return nil }
 func (discard[T]) Watermark(int64) error { return nil }
 
 // OutputAs returns o as an Output[T], or an error naming both types when the

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loom-yarn/loom/connector/datagen"
 	"github.com/loom-yarn/loom/connector/blackhole"
+	"github.com/loom-yarn/loom/connector/datagen"
 )
 
 func double(i int64) int64 { return 2 * i }

@@ -182,7 +182,9 @@ func (s *Sink[T]) ProcessWatermark(int64) error { return nil }
 func (s *Sink[T]) SnapshotState(id int64) ([]byte, error) { return s.writer.Snapshot(id) }
 
 // NotifyCheckpointComplete implements runtime.CheckpointListener.
-func (s *Sink[T]) NotifyCheckpointComplete(id int64) error { return s.writer.NotifyCheckpointComplete(id) }
+func (s *Sink[T]) NotifyCheckpointComplete(id int64) error {
+	return s.writer.NotifyCheckpointComplete(id)
+}
 
 // Finish implements runtime.Finisher.
 func (s *Sink[T]) Finish() error { return s.writer.Finish() }
