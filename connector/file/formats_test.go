@@ -73,14 +73,11 @@ const peopleCSV = "name,age\n" + // line 1
 
 func TestCSVBadRecordsFail(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "people.csv", peopleCSV)
-	// With split sizes that put the bad line in a split not at offset 0, the
-	// line number must still be the line in the file.
+	// With split sizes that put the bad line (offset 16) in a split not at
+	// offset 0, the line number must still be the line in the file.
 	for _, size := range []int64{1, 7, 20, 1000} {
 		src := CSV(parsePerson, CSVOptions{SkipHeader: true}, path).WithSplitSize(size)
-		var firstErr error
-		for sub := 0; sub < 3 && firstErr == nil; sub++ {
-			_, firstErr = readAll[person](t, src, sub, 3, 4, nil)
-		}
+		_, firstErr := readAll[person](t, src, 0, 1, 4, nil)
 		var bad *runtime.BadRecordError
 		if !errors.As(firstErr, &bad) {
 			t.Fatalf("split size %d: err = %v, want a BadRecordError", size, firstErr)
