@@ -216,7 +216,8 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	err = x.Wait()
 	stopLine()
 	<-lineDone
-	status.Summary(stderr, x.Progress(), err)
+	// The error itself is printed once, by Run.
+	status.Summary(stderr, x.Progress(), nil)
 	if n := bad.Skipped(); n > 0 {
 		fmt.Fprintf(stderr, "skipped bad records: %d\n", n)
 	}
