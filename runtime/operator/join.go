@@ -172,8 +172,9 @@ var (
 // by the same key it emits Join(a, b) for every a and b of a key with
 // a.ts+Lower <= b.ts <= a.ts+Upper, as soon as both have arrived, with the
 // larger of their timestamps. Each side's records are buffered by timestamp
-// until the watermark shows no partner can still arrive. A record behind the
-// watermark is late: it is dropped, as in Flink, and counted by LateRecords.
+// until the watermark shows no partner can still arrive. A record at or
+// behind the watermark is late: it is dropped, as in Flink, and counted by
+// LateRecords.
 type IntervalJoin[K comparable, A, B, OUT any] struct {
 	Name         string
 	KeyA         func(A) K
@@ -290,7 +291,10 @@ func (j *IntervalJoin[K, A, B, OUT]) accept(ts int64) (int64, bool, error) {
 	if ts == runtime.NoTimestamp {
 		return 0, false, fmt.Errorf("%s: a record has no event time: give the source a WatermarkStrategy or use AssignTimestamps before an interval join", j.Name)
 	}
-	if j.t.watermark != runtime.NoTimestamp && ts < j.t.watermark {
+	// Flink takes ts < watermark as late; ts == watermark would then find
+	// the partner buffers the watermark already cleaned, and miss matches
+	// silently. A watermark says no record at or before it is expected.
+	if j.t.watermark != runtime.NoTimestamp && ts <= j.t.watermark {
 		j.lateCount++
 		return 0, false, nil
 	}
