@@ -6,18 +6,22 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/loom-yarn/loom/checkpoint"
 	"github.com/loom-yarn/loom/cli/status"
 	"github.com/loom-yarn/loom/conf"
 	"github.com/loom-yarn/loom/engine"
+	"github.com/loom-yarn/loom/graph"
 	"github.com/loom-yarn/loom/metrics"
 	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/stream"
@@ -188,14 +192,15 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 			ckMetrics.ObserveAborted()
 		},
 	}
-	x, err := engine.Start(ctx, g, opts)
-	if err != nil {
-		return err
+	// The collector reads whichever attempt is running.
+	var current atomic.Pointer[engine.Execution]
+	taskMetrics := func() []*runtime.TaskMetrics {
+		if x := current.Load(); x != nil {
+			return x.TaskMetrics()
+		}
+		return nil
 	}
-	if md := x.Restored(); md != nil {
-		fmt.Fprintf(stderr, "restored job %s from checkpoint %d (%s)\n", j.Name, md.ID, md.Timestamp.Format(time.RFC3339))
-	}
-	reg.MustRegister(metrics.NewCollector(j.Name, x.TaskMetrics), metrics.NewBadRecords(j.Name, bad.Skipped))
+	reg.MustRegister(metrics.NewCollector(j.Name, taskMetrics), metrics.NewBadRecords(j.Name, bad.Skipped))
 	mctx, stopMetrics := context.WithCancel(ctx)
 	defer stopMetrics()
 	if addr := conf.MetricsAddr.Get(cfg); addr != "" {
@@ -206,6 +211,60 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 		fmt.Fprintf(stderr, "metrics on http://%s/metrics\n", bound)
 	}
 
+	restarts := 0
+	maxRestarts := 0
+	if conf.RestartStrategy.Get(cfg) == conf.RestartFixedDelay {
+		maxRestarts = conf.RestartAttempts.Get(cfg)
+	}
+	for {
+		err = runAttempt(ctx, g, opts, &current, stderr)
+		if err == nil || ctx.Err() != nil || restarts >= maxRestarts {
+			break
+		}
+		restarts++
+		delay := conf.RestartDelay.Get(cfg)
+		from := "from the start"
+		opts.RestoreFrom = ""
+		if opts.CheckpointInterval > 0 {
+			root := filepath.Join(opts.CheckpointDir, g.Name)
+			if md, dir, lerr := checkpoint.Load(root); lerr == nil {
+				opts.RestoreFrom = dir
+				from = fmt.Sprintf("from checkpoint %d", md.ID)
+			}
+		}
+		if opts.RestoreFrom == "" && common.fromCheckpoint != "" {
+			opts.RestoreFrom = common.fromCheckpoint
+			from = "from " + common.fromCheckpoint
+		}
+		fmt.Fprintf(stderr, "job %s failed: %v\nrestart %d of %d in %v, %s\n", j.Name, err, restarts, maxRestarts, delay, from)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+	if n := bad.Skipped(); n > 0 {
+		fmt.Fprintf(stderr, "skipped bad records: %d\n", n)
+	}
+	if errors.Is(err, context.Canceled) {
+		return errors.New("job cancelled")
+	}
+	if err != nil && restarts > 0 {
+		return fmt.Errorf("%w (after %d restarts)", err, restarts)
+	}
+	return err
+}
+
+// runAttempt runs the job once, with a status line while it runs and a
+// summary at the end.
+func runAttempt(ctx context.Context, g *graph.Graph, opts engine.Options, current *atomic.Pointer[engine.Execution], stderr io.Writer) error {
+	x, err := engine.Start(ctx, g, opts)
+	if err != nil {
+		return err
+	}
+	current.Store(x)
+	if md := x.Restored(); md != nil {
+		fmt.Fprintf(stderr, "restored job %s from checkpoint %d (%s)\n", g.Name, md.ID, md.Timestamp.Format(time.RFC3339))
+	}
 	lineCtx, stopLine := context.WithCancel(ctx)
 	lineDone := make(chan struct{})
 	go func() {
@@ -216,14 +275,8 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	err = x.Wait()
 	stopLine()
 	<-lineDone
-	// The error itself is printed once, by Run.
+	// The error itself is printed once, by the caller.
 	status.Summary(stderr, x.Progress(), nil)
-	if n := bad.Skipped(); n > 0 {
-		fmt.Fprintf(stderr, "skipped bad records: %d\n", n)
-	}
-	if errors.Is(err, context.Canceled) {
-		return errors.New("job cancelled")
-	}
 	return err
 }
 

@@ -24,6 +24,7 @@ import (
 //	stdout|stderr TEXT   its output contains TEXT; "! stderr TEXT" must not
 //	output DIR           the sorted lines of DIR's visible files equal the lines up to "end"
 //	contains FILE TEXT   FILE contains TEXT
+//	same DIR1 DIR2       the two outputs have the same sorted lines
 //	exists PATH / ! exists PATH
 func TestScripts(t *testing.T) {
 	scripts, _ := filepath.Glob("testdata/*.txt")
@@ -129,6 +130,12 @@ func runScript(t *testing.T, script string) {
 			}
 			if strings.Contains(string(b), text) == neg {
 				t.Fatalf("%s: %s contains %q: %v, want %v\n%s", where, path, text, !neg, neg, b)
+			}
+		case "same":
+			a, b, _ := strings.Cut(arg, " ")
+			la, lb := outputLines(t, a), outputLines(t, b)
+			if len(la) == 0 || strings.Join(la, "\n") != strings.Join(lb, "\n") {
+				t.Fatalf("%s: outputs of %s (%d lines) and %s (%d lines) differ", where, a, len(la), b, len(lb))
 			}
 		case "exists":
 			_, err := os.Stat(arg)

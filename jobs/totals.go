@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/spf13/pflag"
 
@@ -23,6 +24,7 @@ func init() {
 
 // Payment is a generated record of the totals job.
 type Payment struct {
+	Seq     int64 // index of the generated record
 	Account int64
 	Amount  int64
 }
@@ -33,6 +35,7 @@ func defineTotals(fs *pflag.FlagSet) stream.Builder {
 	accounts := fs.Int("accounts", 1000, "number of distinct accounts")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	output := fs.String("output", "", "directory to write part files to (required)")
+	failAt := fs.Int64("fail-once-at", -1, "for recovery tests: fail the job once, at the payment with this index")
 	return func(env *stream.Env) error {
 		if *output == "" {
 			return errors.New("--output is required")
@@ -42,9 +45,18 @@ func defineTotals(fs *pflag.FlagSet) stream.Builder {
 		}
 		n := int64(*accounts)
 		gen := func(i int64, r *datagen.Rand) Payment {
-			return Payment{Account: int64(r.Uint64() % uint64(n)), Amount: int64(r.Intn(10_000))}
+			return Payment{Seq: i, Account: int64(r.Uint64() % uint64(n)), Amount: int64(r.Intn(10_000))}
 		}
 		payments := stream.FromSource(env, "payments", datagen.New(gen, datagen.Options{Count: *events, Rate: *rate, Seed: *seed}), nil)
+		if *failAt >= 0 {
+			at := *failAt
+			payments = stream.TryMap(payments, "fail once", func(p Payment) (Payment, error) {
+				if p.Seq == at && failedOnce.CompareAndSwap(false, true) {
+					return p, fmt.Errorf("injected failure at payment %d (--fail-once-at)", at)
+				}
+				return p, nil
+			})
+		}
 		totals := stream.Aggregate[int64, Payment, int64, int64](stream.KeyBy(payments, accountOf), "sum per account", amountSum{}, nil).UID("sum-per-account")
 		totals.SinkTo("write "+*output, file.Sink(*output, formatTotal)).UID("totals-sink")
 		return nil
@@ -52,6 +64,9 @@ func defineTotals(fs *pflag.FlagSet) stream.Builder {
 }
 
 func accountOf(p Payment) int64 { return p.Account }
+
+// failedOnce makes --fail-once-at fail only the first attempt in a process.
+var failedOnce atomic.Bool
 
 // amountSum sums payment amounts.
 type amountSum struct{}
