@@ -252,3 +252,19 @@ func (r *reduceFn[K, T]) OnTimer(ts int64, ctx *KeyedContext[K], out *Collector[
 	out.CollectAt(runtime.NoTimestamp, v)
 	return r.val.Clear()
 }
+
+// ValueState registers value state name in a keyed function's Open. The
+// value codec is the built-in one of V; use operator.NewValueState for another.
+func ValueState[K comparable, V any](ctx *KeyedContext[K], name string) (state.ValueState[V], error) {
+	return operator.NewValueState[K, V](ctx, name, nil)
+}
+
+// ListState registers list state name in a keyed function's Open.
+func ListState[K comparable, V any](ctx *KeyedContext[K], name string) (state.ListState[V], error) {
+	return operator.NewListState[K, V](ctx, name, nil)
+}
+
+// MapState registers map state name in a keyed function's Open.
+func MapState[K, UK comparable, UV any](ctx *KeyedContext[K], name string) (state.MapState[UK, UV], error) {
+	return operator.NewMapState[K, UK, UV](ctx, name, nil, nil)
+}

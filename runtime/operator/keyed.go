@@ -126,28 +126,24 @@ type KeyedProcessFunction[K comparable, T, OUT any] interface {
 	OnTimer(ts int64, ctx *KeyedContext[K], out *Collector[OUT]) error
 }
 
-// KeyedProcess runs a KeyedProcessFunction: it sets the current key for each
-// record, drives event-time timers from watermarks and processing-time timers
-// from the task's clock.
-type KeyedProcess[K comparable, T, OUT any] struct {
-	Name     string
-	KeyOf    func(T) K
-	KeyCodec codec.Codec[K]
-	F        KeyedProcessFunction[K, T, OUT]
-	Out      runtime.Output[OUT]
-
+// keyedCore is what every keyed operator with user callbacks shares: the
+// key context, the two timer services, the output collector.
+type keyedCore[K comparable, OUT any] struct {
+	name      string
 	ctx       KeyedContext[K]
 	c         Collector[OUT]
+	out       runtime.Output[OUT]
 	batchSize int
 	armedAt   int64 // processing time the task callback is set for; 0 none
+	onTimer   func(ts int64, ctx *KeyedContext[K], out *Collector[OUT]) error
 }
 
-// Open implements runtime.Opener.
-func (p *KeyedProcess[K, T, OUT]) Open(rt *runtime.Context) error {
+func (p *keyedCore[K, OUT]) open(name string, rt *runtime.Context, kc codec.Codec[K], out runtime.Output[OUT],
+	onTimer func(int64, *KeyedContext[K], *Collector[OUT]) error) error {
 	if rt.Backend == nil {
-		return fmt.Errorf("%s: keyed operator without a state backend", p.Name)
+		return fmt.Errorf("%s: keyed operator without a state backend", name)
 	}
-	keys := state.NewKeyContext[K](p.KeyCodec, rt.MaxParallelism)
+	keys := state.NewKeyContext[K](kc, rt.MaxParallelism)
 	ev, err := state.NewTimers[K](rt.Backend, keys, rt.UID+"/$event-timers")
 	if err != nil {
 		return err
@@ -156,30 +152,22 @@ func (p *KeyedProcess[K, T, OUT]) Open(rt *runtime.Context) error {
 	if err != nil {
 		return err
 	}
+	p.name, p.out, p.onTimer = name, out, onTimer
 	p.ctx = KeyedContext[K]{uid: rt.UID, keys: keys, backend: rt.Backend, event: ev, proc: pr, rt: rt,
 		watermark: runtime.NoTimestamp, schedule: p.scheduleProcessing}
 	p.batchSize = max(rt.BatchSize, 1)
 	p.c.b = runtime.NewBatch[OUT](p.batchSize)
-	if err := p.F.Open(&p.ctx); err != nil {
-		return fmt.Errorf("%s: open: %w", p.Name, err)
-	}
-	// Timers restored from a checkpoint need their callback armed.
-	p.scheduleProcessing()
 	return nil
 }
 
-// ProcessBatch implements runtime.Operator.
-func (p *KeyedProcess[K, T, OUT]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, p.Name)
-	if err != nil {
-		return err
-	}
-	for i, v := range in.Values {
-		p.ctx.keys.SetKey(p.KeyOf(v))
-		p.ctx.ts = in.Times[i]
-		p.c.ts = in.Times[i]
-		if err := p.F.ProcessElement(v, &p.ctx, &p.c); err != nil {
-			return fmt.Errorf("%s: key %v: %w", p.Name, p.ctx.keys.Key(), err)
+// each calls fn for every record of b with its key set as current.
+func each[K comparable, T, OUT any](p *keyedCore[K, OUT], b *runtime.Batch[T], keyOf func(T) K, fn func(T, *KeyedContext[K], *Collector[OUT]) error) error {
+	for i, v := range b.Values {
+		p.ctx.keys.SetKey(keyOf(v))
+		p.ctx.ts = b.Times[i]
+		p.c.ts = b.Times[i]
+		if err := fn(v, &p.ctx, &p.c); err != nil {
+			return fmt.Errorf("%s: key %v: %w", p.name, p.ctx.keys.Key(), err)
 		}
 		if p.c.b.Len() >= p.batchSize {
 			if err := p.flush(); err != nil {
@@ -190,16 +178,16 @@ func (p *KeyedProcess[K, T, OUT]) ProcessBatch(_ int, batch any) error {
 	return p.flush()
 }
 
-func (p *KeyedProcess[K, T, OUT]) flush() error {
+func (p *keyedCore[K, OUT]) flush() error {
 	if p.c.b.Len() == 0 {
 		return nil
 	}
-	err := p.Out.Push(p.c.b)
+	err := p.out.Push(p.c.b)
 	p.c.b.Reset()
 	return err
 }
 
-func (p *KeyedProcess[K, T, OUT]) fire(domain TimeDomain) func(t state.Timer[K]) error {
+func (p *keyedCore[K, OUT]) fire(domain TimeDomain) func(t state.Timer[K]) error {
 	return func(t state.Timer[K]) error {
 		p.ctx.ts = t.Time
 		p.ctx.domain = domain
@@ -208,8 +196,8 @@ func (p *KeyedProcess[K, T, OUT]) fire(domain TimeDomain) func(t state.Timer[K])
 		} else {
 			p.c.ts = runtime.NoTimestamp
 		}
-		if err := p.F.OnTimer(t.Time, &p.ctx, &p.c); err != nil {
-			return fmt.Errorf("%s: timer at %d for key %v: %w", p.Name, t.Time, t.Key, err)
+		if err := p.onTimer(t.Time, &p.ctx, &p.c); err != nil {
+			return fmt.Errorf("%s: timer at %d for key %v: %w", p.name, t.Time, t.Key, err)
 		}
 		if p.c.b.Len() >= p.batchSize {
 			return p.flush()
@@ -219,7 +207,7 @@ func (p *KeyedProcess[K, T, OUT]) fire(domain TimeDomain) func(t state.Timer[K])
 }
 
 // ProcessWatermark fires the event-time timers the watermark passed, then forwards it.
-func (p *KeyedProcess[K, T, OUT]) ProcessWatermark(wm int64) error {
+func (p *keyedCore[K, OUT]) ProcessWatermark(wm int64) error {
 	p.ctx.watermark = wm
 	if err := p.ctx.event.AdvanceTo(wm, p.fire(EventTime)); err != nil {
 		return err
@@ -227,11 +215,11 @@ func (p *KeyedProcess[K, T, OUT]) ProcessWatermark(wm int64) error {
 	if err := p.flush(); err != nil {
 		return err
 	}
-	return p.Out.Watermark(wm)
+	return p.out.Watermark(wm)
 }
 
 // scheduleProcessing arms the task callback for the earliest processing timer.
-func (p *KeyedProcess[K, T, OUT]) scheduleProcessing() {
+func (p *keyedCore[K, OUT]) scheduleProcessing() {
 	t, ok := p.ctx.proc.Peek()
 	if !ok || (p.armedAt != 0 && p.armedAt <= t.Time) {
 		return
@@ -246,3 +234,125 @@ func (p *KeyedProcess[K, T, OUT]) scheduleProcessing() {
 		return p.flush()
 	})
 }
+
+// KeyedProcess runs a KeyedProcessFunction: it sets the current key for each
+// record, drives event-time timers from watermarks and processing-time timers
+// from the task's clock.
+type KeyedProcess[K comparable, T, OUT any] struct {
+	Name     string
+	KeyOf    func(T) K
+	KeyCodec codec.Codec[K]
+	F        KeyedProcessFunction[K, T, OUT]
+	Out      runtime.Output[OUT]
+	keyedCore[K, OUT]
+}
+
+// Open implements runtime.Opener.
+func (p *KeyedProcess[K, T, OUT]) Open(rt *runtime.Context) error {
+	if err := p.open(p.Name, rt, p.KeyCodec, p.Out, p.F.OnTimer); err != nil {
+		return err
+	}
+	if err := p.F.Open(&p.ctx); err != nil {
+		return fmt.Errorf("%s: open: %w", p.Name, err)
+	}
+	// Timers restored from a checkpoint need their callback armed.
+	p.scheduleProcessing()
+	return nil
+}
+
+// ProcessBatch implements runtime.Operator.
+func (p *KeyedProcess[K, T, OUT]) ProcessBatch(_ int, batch any) error {
+	in, err := runtime.BatchAs[T](batch, p.Name)
+	if err != nil {
+		return err
+	}
+	return each(&p.keyedCore, in, p.KeyOf, p.F.ProcessElement)
+}
+
+// KeyedCoProcessFunction is user logic over two keyed streams connected by a
+// common key, as Flink's: both sides share the key's state and timers.
+type KeyedCoProcessFunction[K comparable, A, B, OUT any] interface {
+	Open(ctx *KeyedContext[K]) error
+	ProcessElement1(v A, ctx *KeyedContext[K], out *Collector[OUT]) error
+	ProcessElement2(v B, ctx *KeyedContext[K], out *Collector[OUT]) error
+	OnTimer(ts int64, ctx *KeyedContext[K], out *Collector[OUT]) error
+}
+
+// KeyedCoProcess runs a KeyedCoProcessFunction over inputs 0 (A) and 1 (B).
+type KeyedCoProcess[K comparable, A, B, OUT any] struct {
+	Name     string
+	KeyOfA   func(A) K
+	KeyOfB   func(B) K
+	KeyCodec codec.Codec[K]
+	F        KeyedCoProcessFunction[K, A, B, OUT]
+	Out      runtime.Output[OUT]
+	keyedCore[K, OUT]
+}
+
+// Open implements runtime.Opener.
+func (p *KeyedCoProcess[K, A, B, OUT]) Open(rt *runtime.Context) error {
+	if err := p.open(p.Name, rt, p.KeyCodec, p.Out, p.F.OnTimer); err != nil {
+		return err
+	}
+	if err := p.F.Open(&p.ctx); err != nil {
+		return fmt.Errorf("%s: open: %w", p.Name, err)
+	}
+	p.scheduleProcessing()
+	return nil
+}
+
+// ProcessBatch implements runtime.Operator.
+func (p *KeyedCoProcess[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
+	if input == 0 {
+		in, err := runtime.BatchAs[A](batch, p.Name)
+		if err != nil {
+			return err
+		}
+		return each(&p.keyedCore, in, p.KeyOfA, p.F.ProcessElement1)
+	}
+	in, err := runtime.BatchAs[B](batch, p.Name)
+	if err != nil {
+		return err
+	}
+	return each(&p.keyedCore, in, p.KeyOfB, p.F.ProcessElement2)
+}
+
+// CoMap maps two streams of different types into one, without keys.
+type CoMap[A, B, OUT any] struct {
+	Name string
+	F1   func(A) OUT
+	F2   func(B) OUT
+	Out  runtime.Output[OUT]
+	buf  *runtime.Batch[OUT]
+}
+
+// ProcessBatch implements runtime.Operator.
+func (m *CoMap[A, B, OUT]) ProcessBatch(input int, batch any) error {
+	if m.buf == nil {
+		m.buf = runtime.NewBatch[OUT](64)
+	}
+	m.buf.Reset()
+	if input == 0 {
+		in, err := runtime.BatchAs[A](batch, m.Name)
+		if err != nil {
+			return err
+		}
+		for _, v := range in.Values {
+			m.buf.Values = append(m.buf.Values, m.F1(v))
+		}
+		m.buf.Times = append(m.buf.Times, in.Times...)
+	} else {
+		in, err := runtime.BatchAs[B](batch, m.Name)
+		if err != nil {
+			return err
+		}
+		for _, v := range in.Values {
+			m.buf.Values = append(m.buf.Values, m.F2(v))
+		}
+		m.buf.Times = append(m.buf.Times, in.Times...)
+	}
+	return m.Out.Push(m.buf)
+}
+
+// ProcessWatermark implements runtime.Operator.
+func (m *CoMap[A, B, OUT]) ProcessWatermark(wm int64) error { return m.Out.Watermark(wm) }
