@@ -48,7 +48,9 @@ func (m *matcher) ProcessElement2(p payment, ctx *stream.KeyedContext[int64], ou
 	return m.paid.Update(p.Paid)
 }
 
-func (m *matcher) OnTimer(int64, *stream.KeyedContext[int64], *stream.Collector[string]) error { return nil }
+func (m *matcher) OnTimer(int64, *stream.KeyedContext[int64], *stream.Collector[string]) error {
+	return nil
+}
 
 func TestConnectKeyedStreams(t *testing.T) {
 	const n = 3000

@@ -50,4 +50,3 @@ func CoMap[A, B, OUT any](a *Stream[A], b *Stream[B], name string, f1 func(A) OU
 	connect(b, v, 1, graph.Default, nil)
 	return res
 }
-
