@@ -48,6 +48,16 @@ type Options struct {
 	OnCheckpoint func(id int64, duration time.Duration, bytes int64)
 	// OnCheckpointAborted, if set, hears of every aborted checkpoint.
 	OnCheckpointAborted func(id int64, reason string)
+	// Runs, if set, selects the subtasks this process runs (a worker's
+	// share of a distributed job); nil runs them all.
+	Runs func(chain string, subtask int) bool
+	// Prepared says the job's once-per-job Prepare hooks already ran
+	// elsewhere (the ApplicationMaster prepares; its workers do not).
+	Prepared bool
+}
+
+func (o *Options) runs(chain string, subtask int) bool {
+	return o.Runs == nil || o.Runs(chain, subtask)
 }
 
 // Execution is a running job.
@@ -141,11 +151,9 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 		}
 		x.restored = md
 	}
-	for _, v := range g.Vertices {
-		if v.Prepare != nil {
-			if err := v.Prepare(md == nil); err != nil {
-				return nil, fmt.Errorf("%s: %w", v.Name, err)
-			}
+	if !opts.Prepared {
+		if err := Prepare(g, md == nil); err != nil {
+			return nil, err
 		}
 	}
 
@@ -215,6 +223,19 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 	return x, nil
 }
 
+// Prepare runs the once-per-job hooks of g's operators (a file sink checks
+// and creates its directory). fresh is false on a restore.
+func Prepare(g *graph.Graph, fresh bool) error {
+	for _, v := range g.Vertices {
+		if v.Prepare != nil {
+			if err := v.Prepare(fresh); err != nil {
+				return fmt.Errorf("%s: %w", v.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
 // build makes every subtask of every chain.
 func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir string, drv *driver) error {
 	g := x.g
@@ -237,18 +258,35 @@ func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir st
 		}
 		gs := make([]*network.Gate, c.Parallelism)
 		for i := range gs {
-			gs[i] = network.NewGate(n, x.opts.ChannelCapacity)
+			if x.opts.runs(c.ID, i) {
+				gs[i] = network.NewGate(n, x.opts.ChannelCapacity)
+			}
 		}
 		gates[c] = gs
 	}
 	// Pass 2: tasks.
 	for _, c := range chains {
 		for i := 0; i < c.Parallelism; i++ {
+			if !x.opts.runs(c.ID, i) {
+				continue
+			}
 			tr, err := x.buildTask(ctx, c, i, gates, offset, headOf, md, mdDir, drv)
 			if err != nil {
 				return err
 			}
 			x.tasks = append(x.tasks, tr)
+		}
+	}
+	return nil
+}
+
+// chainOf finds the chain holding v.
+func chainOf(heads map[*graph.Vertex]*graph.Chain, v *graph.Vertex) *graph.Chain {
+	for _, c := range heads {
+		for _, cv := range c.Vertices {
+			if cv == v {
+				return c
+			}
 		}
 	}
 	return nil
@@ -271,6 +309,14 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates 
 	t := &runtime.Task{ID: c.ID, Name: c.Name, Subtask: i, Parallel: c.Parallelism, Metrics: tm, Mail: make(chan runtime.Mail, 16)}
 	tr := &taskRun{task: t, id: checkpoint.TaskID{Task: c.ID, Subtask: i}, kgs: kgs, chain: c}
 
+	for _, e := range c.Inputs {
+		from := chainOf(headOf, e.From)
+		for j := 0; j < from.Parallelism; j++ {
+			if (e.Part != graph.Forward || j == i) && !x.opts.runs(from.ID, j) {
+				return nil, fmt.Errorf("edge %s -> %s (%s) feeds subtask %d from subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, i, j)
+			}
+		}
+	}
 	if gs, ok := gates[c]; ok {
 		t.Gate = gs[i]
 		t.InputOf = make([]int, t.Gate.NumChannels())
@@ -330,12 +376,18 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates 
 		consumer := headOf[e.To]
 		cg := gates[consumer]
 		var senders []network.Sender
-		if e.Part == graph.Forward {
-			senders = []network.Sender{cg[i].Channel(offset[e])}
-		} else {
-			for k := 0; k < consumer.Parallelism; k++ {
-				senders = append(senders, cg[k].Channel(offset[e]+i))
+		for k := 0; k < consumer.Parallelism; k++ {
+			if e.Part == graph.Forward && k != i {
+				continue
 			}
+			if cg[k] == nil {
+				return nil, fmt.Errorf("edge %s -> %s (%s) connects subtask %d to subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, i, k)
+			}
+			ch := offset[e] + i
+			if e.Part == graph.Forward {
+				ch = offset[e]
+			}
+			senders = append(senders, cg[k].Channel(ch))
 		}
 		w := e.NewWriter(ctx, senders, x.opts.BatchSize, maxP, consumer.Parallelism, tm, opMetrics[indexOf[e.From]])
 		writers[e] = w

@@ -108,3 +108,62 @@ func TestWordCountParallelism(t *testing.T) {
 		}
 	}
 }
+
+func TestSubsetRefusesEdgesToOtherProcesses(t *testing.T) {
+	env := stream.NewEnv("wc")
+	env.SetParallelism(2)
+	in := filepath.Join(t.TempDir(), "in.txt")
+	os.WriteFile(in, []byte("a b\n"), 0o644)
+	lines := stream.FromSource(env, "read", file.Text(in), nil)
+	counts := stream.Aggregate(stream.KeyBy(stream.FlatMap(lines, "split", splitWords), identity), "count", stream.Count[string](), nil)
+	counts.SinkTo("write", file.Sink(filepath.Join(t.TempDir(), "out"), formatKV))
+	g, err := env.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Start(context.Background(), g, engine.Options{Runs: func(chain string, i int) bool { return i == 0 }})
+	if err == nil || !strings.Contains(err.Error(), "needs a network shuffle") {
+		t.Fatalf("Start = %v, want an error about the shuffle", err)
+	}
+}
+
+func TestSubsetRunsItsShare(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	var sb strings.Builder
+	for i := 0; i < 1000; i++ {
+		fmt.Fprintf(&sb, "line %d\n", i)
+	}
+	os.WriteFile(in, []byte(sb.String()), 0o644)
+	out := filepath.Join(dir, "out")
+	build := func() *stream.Env {
+		env := stream.NewEnv("copy")
+		env.SetParallelism(4)
+		lines := stream.FromSource(env, "read", file.Text(in).WithSplitSize(512), nil)
+		stream.Filter(lines, "all", func(string) bool { return true }).SinkTo("write", file.Sink(out, file.Lines))
+		return env
+	}
+	// Two "workers", each running half the subtasks of the same graph.
+	for w := 0; w < 2; w++ {
+		g, err := build().Graph()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := w
+		if w == 0 {
+			if err := engine.Prepare(g, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		x, err := engine.Start(context.Background(), g, engine.Options{Prepared: true, Runs: func(_ string, i int) bool { return i/2 == w }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readParts(t, out); len(got) != 1000 {
+		t.Fatalf("%d lines, want 1000", len(got))
+	}
+}

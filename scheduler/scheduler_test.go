@@ -1,0 +1,89 @@
+package scheduler
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/runtime"
+)
+
+func noop(*runtime.Context, []any) (runtime.Operator, error) { return nil, nil }
+
+// chains builds source -> map (forward) -> sink with the given parallelisms;
+// part is the partitioning between map and sink.
+func chains(t *testing.T, pSrc, pSink int, part graph.Partitioning) []*graph.Chain {
+	g := graph.New("j")
+	add := func(name string, p int, src bool) *graph.Vertex {
+		return g.Add(&graph.Vertex{Name: name, Parallelism: p, Source: src, Bounded: true, New: noop,
+			OutTypes: []runtime.Type{runtime.TypeOf[int]()}})
+	}
+	s, m, k := add("src", pSrc, true), add("map", pSrc, false), add("sink", pSink, false)
+	g.Connect(&graph.Edge{From: s, To: m})
+	g.Connect(&graph.Edge{From: m, To: k, Part: part})
+	if err := g.Resolve(); err != nil {
+		t.Fatal(err)
+	}
+	return g.Chains()
+}
+
+func TestPlan(t *testing.T) {
+	tests := []struct {
+		name          string
+		pSrc, pSink   int
+		part          graph.Partitioning
+		slots         int
+		wantWorkers   int
+		wantPlacement string
+		wantCross     int
+	}{
+		{"one chain over two workers", 4, 4, graph.Default, 2, 2,
+			"w0[src-0/0 src-0/1] w1[src-0/2 src-0/3]", 0},
+		{"uneven: last worker half full", 3, 3, graph.Default, 2, 2,
+			"w0[src-0/0 src-0/1] w1[src-0/2]", 0},
+		{"rebalance to a smaller sink crosses workers", 4, 2, graph.Default, 2, 2,
+			"w0[sink-0/0 src-0/0 sink-0/1 src-0/1] w1[src-0/2 src-0/3]", 1},
+		{"all in one worker: nothing crosses", 4, 2, graph.Hash, 4, 1,
+			"w0[sink-0/0 src-0/0 sink-0/1 src-0/1 src-0/2 src-0/3]", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := chains(t, tc.pSrc, tc.pSink, tc.part)
+			p, err := NewPlan(cs, tc.slots, Resources{MemoryMB: 256, VCores: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Workers != tc.wantWorkers {
+				t.Errorf("workers %d, want %d", p.Workers, tc.wantWorkers)
+			}
+			var parts []string
+			for w, ss := range p.Subtasks {
+				var names []string
+				for _, s := range ss {
+					names = append(names, s.String())
+				}
+				parts = append(parts, fmt.Sprintf("w%d[%s]", w, strings.Join(names, " ")))
+			}
+			if got := strings.Join(parts, " "); got != tc.wantPlacement {
+				t.Errorf("placement %s\nwant      %s", got, tc.wantPlacement)
+			}
+			if got := len(CrossWorkerEdges(p, cs)); got != tc.wantCross {
+				t.Errorf("%d cross-worker edges, want %d", got, tc.wantCross)
+			}
+		})
+	}
+}
+
+func TestPlanErrors(t *testing.T) {
+	cs := chains(t, 2, 2, graph.Default)
+	if _, err := NewPlan(cs, 0, Resources{MemoryMB: 1, VCores: 1}); err == nil {
+		t.Error("0 slots per worker accepted")
+	}
+	if _, err := NewPlan(cs, 1, Resources{MemoryMB: 0, VCores: 1}); err == nil {
+		t.Error("0 MB workers accepted")
+	}
+	if _, err := NewPlan(nil, 1, Resources{MemoryMB: 1, VCores: 1}); err == nil {
+		t.Error("empty job accepted")
+	}
+}
