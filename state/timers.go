@@ -28,14 +28,17 @@ type Timers[K comparable] struct {
 	kgs  KeyGroupRange
 	// queue is a binary min-heap by timerLess; index locates each timer in
 	// it, which makes Register idempotent and Delete cheap.
-	queue []queuedTimer[K]
-	index map[Timer[K]]int
+	// Elements are pointers that know their position, so that moving one in
+	// the heap writes a field instead of updating the index map.
+	queue []*queuedTimer[K]
+	index map[Timer[K]]*queuedTimer[K]
 }
 
 type queuedTimer[K comparable] struct {
 	t        Timer[K]
 	keyBytes string // the key's encoding: ties and snapshots need bytes
 	kg       int
+	pos      int // index in queue
 }
 
 // NewTimers registers a timer queue named name ("<operator uid>/timers") on
@@ -46,7 +49,7 @@ func NewTimers[K comparable](b Backend, kc *KeyContext[K], name string) (*Timers
 		return existing, err
 	}
 	r := ib.registry()
-	t := &Timers[K]{kc: kc, name: name, kgs: r.kgs, index: map[Timer[K]]int{}}
+	t := &Timers[K]{kc: kc, name: name, kgs: r.kgs, index: map[Timer[K]]*queuedTimer[K]{}}
 	if lb, ok := ib.(*lsmBackend); ok {
 		if _, err := lb.claimID(name); err != nil {
 			return nil, fmt.Errorf("register timers %q: %w", name, err)
@@ -74,7 +77,7 @@ func (t *Timers[K]) Register(ts int64, ns Namespace) error {
 	if _, ok := t.index[tm]; ok {
 		return nil
 	}
-	t.push(queuedTimer[K]{t: tm, keyBytes: string(t.kc.keyBytes), kg: t.kc.keyGroup})
+	t.push(&queuedTimer[K]{t: tm, keyBytes: string(t.kc.keyBytes), kg: t.kc.keyGroup})
 	return nil
 }
 
@@ -83,8 +86,8 @@ func (t *Timers[K]) Delete(ts int64, ns Namespace) error {
 	if err := t.kc.check(t.name, t.kgs); err != nil {
 		return err
 	}
-	if i, ok := t.index[Timer[K]{Time: ts, Key: t.kc.key, NS: ns}]; ok {
-		t.removeAt(i)
+	if q, ok := t.index[Timer[K]{Time: ts, Key: t.kc.key, NS: ns}]; ok {
+		t.removeAt(q.pos)
 	}
 	return nil
 }
@@ -131,11 +134,11 @@ func timerLess[K comparable](a, b *queuedTimer[K]) bool {
 	return strings.Compare(a.keyBytes, b.keyBytes) < 0
 }
 
-func (t *Timers[K]) push(q queuedTimer[K]) {
+func (t *Timers[K]) push(q *queuedTimer[K]) {
+	q.pos = len(t.queue)
 	t.queue = append(t.queue, q)
-	i := len(t.queue) - 1
-	t.index[q.t] = i
-	t.up(i)
+	t.index[q.t] = q
+	t.up(q.pos)
 }
 
 func (t *Timers[K]) removeAt(i int) {
@@ -143,9 +146,9 @@ func (t *Timers[K]) removeAt(i int) {
 	last := len(t.queue) - 1
 	if i != last {
 		t.queue[i] = t.queue[last]
-		t.index[t.queue[i].t] = i
+		t.queue[i].pos = i
 	}
-	t.queue[last] = queuedTimer[K]{}
+	t.queue[last] = nil
 	t.queue = t.queue[:last]
 	if i < last {
 		if !t.up(i) {
@@ -156,8 +159,8 @@ func (t *Timers[K]) removeAt(i int) {
 
 func (t *Timers[K]) swap(i, j int) {
 	t.queue[i], t.queue[j] = t.queue[j], t.queue[i]
-	t.index[t.queue[i].t] = i
-	t.index[t.queue[j].t] = j
+	t.queue[i].pos = i
+	t.queue[j].pos = j
 }
 
 // up moves element i toward the root and reports whether it moved.
@@ -165,7 +168,7 @@ func (t *Timers[K]) up(i int) bool {
 	start := i
 	for i > 0 {
 		parent := (i - 1) / 2
-		if !timerLess(&t.queue[i], &t.queue[parent]) {
+		if !timerLess(t.queue[i], t.queue[parent]) {
 			break
 		}
 		t.swap(i, parent)
@@ -178,10 +181,10 @@ func (t *Timers[K]) down(i int) {
 	n := len(t.queue)
 	for {
 		least := i
-		if l := 2*i + 1; l < n && timerLess(&t.queue[l], &t.queue[least]) {
+		if l := 2*i + 1; l < n && timerLess(t.queue[l], t.queue[least]) {
 			least = l
 		}
-		if r := 2*i + 2; r < n && timerLess(&t.queue[r], &t.queue[least]) {
+		if r := 2*i + 2; r < n && timerLess(t.queue[r], t.queue[least]) {
 			least = r
 		}
 		if least == i {
@@ -196,7 +199,7 @@ func (t *Timers[K]) snapshotRun() (*entryRun, error) {
 	run := &entryRun{state: t.name, ents: make([]runEntry, 0, len(t.queue))}
 	var uk []byte
 	for i := range t.queue {
-		q := &t.queue[i]
+		q := t.queue[i]
 		uk = appendTimerUserKey(uk[:0], q.t.Time, q.t.NS)
 		run.add(q.kg, []byte(q.keyBytes), uk, nil)
 	}
@@ -216,7 +219,7 @@ func (t *Timers[K]) restore(es []Entry) error {
 		ts, ns := decodeTimerUserKey(e.UserKey)
 		tm := Timer[K]{Time: ts, Key: k, NS: ns}
 		if _, ok := t.index[tm]; !ok {
-			t.push(queuedTimer[K]{t: tm, keyBytes: string(e.Key), kg: e.KeyGroup})
+			t.push(&queuedTimer[K]{t: tm, keyBytes: string(e.Key), kg: e.KeyGroup})
 		}
 	}
 	return nil

@@ -39,9 +39,6 @@ func (w *writer[T]) Open(ctx *runtime.Context) error { w.ctx = ctx; return nil }
 func (w *writer[T]) Write(b *runtime.Batch[T]) error {
 	n := int64(b.Len())
 	w.sink.count.Add(n)
-	if w.ctx != nil && w.ctx.Metrics != nil {
-		w.ctx.Metrics.RecordsIn.Add(n)
-	}
 	return nil
 }
 

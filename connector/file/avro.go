@@ -118,11 +118,6 @@ func (r *avroReader[T]) openFile() error {
 
 func (r *avroReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 	n0 := b.Len()
-	defer func() {
-		if r.ctx != nil && r.ctx.Metrics != nil {
-			r.ctx.Metrics.RecordsOut.Add(int64(b.Len() - n0))
-		}
-	}()
 	for b.Len() < cap(b.Values) {
 		if r.ocf == nil {
 			if r.fileIdx >= len(r.list.files) {

@@ -70,11 +70,6 @@ func (r *lineReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 		return runtime.ReadStatus{End: true}, nil
 	}
 	n0 := b.Len()
-	defer func() {
-		if r.ctx != nil && r.ctx.Metrics != nil {
-			r.ctx.Metrics.RecordsOut.Add(int64(b.Len() - n0))
-		}
-	}()
 	for b.Len() < cap(b.Values) {
 		if r.file == nil {
 			if r.split >= len(r.plan.splits) {

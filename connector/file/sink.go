@@ -175,9 +175,6 @@ func (w *partWriter[T]) Write(b *runtime.Batch[T]) error {
 			return fmt.Errorf("file sink: write %s: %w", w.full(w.name), err)
 		}
 	}
-	if w.ctx != nil && w.ctx.Metrics != nil {
-		w.ctx.Metrics.RecordsIn.Add(int64(b.Len()))
-	}
 	return nil
 }
 

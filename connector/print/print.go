@@ -80,9 +80,6 @@ func (w *writer[T]) Write(b *runtime.Batch[T]) error {
 			return fmt.Errorf("print sink: write: %w", err)
 		}
 	}
-	if w.ctx != nil && w.ctx.Metrics != nil {
-		w.ctx.Metrics.RecordsIn.Add(int64(b.Len()))
-	}
 	return nil
 }
 
