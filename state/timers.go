@@ -3,7 +3,6 @@ package state
 import (
 	"cmp"
 	"fmt"
-	"strings"
 )
 
 // Namespace scopes a timer: the window it belongs to, or the zero Namespace
@@ -32,13 +31,15 @@ type Timers[K comparable] struct {
 	// the heap writes a field instead of updating the index map.
 	queue []*queuedTimer[K]
 	index map[Timer[K]]*queuedTimer[K]
+	seq   int64
 }
 
 type queuedTimer[K comparable] struct {
 	t        Timer[K]
 	keyBytes string // the key's encoding: ties and snapshots need bytes
 	kg       int
-	pos      int // index in queue
+	pos      int   // index in queue
+	seq      int64 // registration order: breaks ties without comparing keys
 }
 
 // NewTimers registers a timer queue named name ("<operator uid>/timers") on
@@ -106,8 +107,9 @@ func (t *Timers[K]) Len() int { return len(t.queue) }
 // AdvanceTo fires, in time order, every timer with Time <= now: it removes
 // the timer, makes its key the key context's current key, and calls fire.
 // fire may register and delete timers; those due by now fire in this call.
-// Timers due at the same time fire in namespace order, then key-encoding
-// order, so a run is deterministic. The first error from fire stops
+// Timers due at the same time fire in namespace order, then in the order
+// they were registered (restored timers in key-group and key order), so a
+// run with the same input is deterministic. The first error from fire stops
 // AdvanceTo and is returned with the timer it came from.
 func (t *Timers[K]) AdvanceTo(now int64, fire func(Timer[K]) error) error {
 	for len(t.queue) > 0 && t.queue[0].t.Time <= now {
@@ -131,10 +133,12 @@ func timerLess[K comparable](a, b *queuedTimer[K]) bool {
 	if c := cmp.Compare(a.t.NS.End, b.t.NS.End); c != 0 {
 		return c < 0
 	}
-	return strings.Compare(a.keyBytes, b.keyBytes) < 0
+	return a.seq < b.seq
 }
 
 func (t *Timers[K]) push(q *queuedTimer[K]) {
+	t.seq++
+	q.seq = t.seq
 	q.pos = len(t.queue)
 	t.queue = append(t.queue, q)
 	t.index[q.t] = q
