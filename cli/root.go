@@ -13,6 +13,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	// HDFS paths (hdfs://...) work in every file connector of every job.
+	_ "github.com/loom-yarn/loom/hdfs"
 )
 
 // Version is loom's version, set at build time with -ldflags.

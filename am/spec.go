@@ -1,0 +1,107 @@
+// Package am is loom's YARN ApplicationMaster: it registers with the
+// ResourceManager, asks for worker containers, launches workers through the
+// NodeManagers, deploys subtasks to them and finishes the application with
+// the job's outcome.
+//
+// This file is the contract between the three processes of a YARN job: the
+// client (loom submit), the AM and the workers. All three run the same
+// binary; they agree through the job spec in the staging directory, the
+// container command lines and the environment below.
+package am
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+)
+
+// JobSpec describes a submitted job. The client writes it as SpecFile into
+// the staging directory; the AM and every worker read it from their working
+// directory and rebuild the job's graph from Job, Args and Conf, as the
+// client did.
+type JobSpec struct {
+	// Job is the registered job name; Args are the job's own flags as given
+	// to loom submit (without loom's own submit flags).
+	Job  string   `json:"job"`
+	Args []string `json:"args"`
+	// Conf holds loom's options (--conf file, -D, flags), by key.
+	Conf map[string]string `json:"conf"`
+
+	AppName string `json:"appName"`
+	Queue   string `json:"queue"`
+	User    string `json:"user"`
+	// Staging is the HDFS directory of the application's files
+	// (/user/<user>/.loom/<application id>), deleted when the job ends.
+	Staging string `json:"staging"`
+	// Resources lists the files of Staging to localize in every container
+	// (link name -> HDFS path, size, modification time in ms), so the AM can
+	// launch workers with the same files the client uploaded.
+	Resources []Resource `json:"resources"`
+
+	Parallelism    int   `json:"parallelism"`
+	SlotsPerWorker int   `json:"slotsPerWorker"`
+	WorkerMemoryMB int64 `json:"workerMemoryMB"`
+	WorkerVCores   int32 `json:"workerVCores"`
+	// WorkerRestarts is how many times the AM reruns the job after a lost
+	// worker or a failed task (fixed-delay restart strategy), and
+	// RestartDelayMS the wait before each.
+	WorkerRestarts int   `json:"workerRestarts"`
+	RestartDelayMS int64 `json:"restartDelayMS"`
+}
+
+// Resource is a file localized into a container's working directory.
+type Resource struct {
+	Name      string `json:"name"` // link name in the working directory
+	Path      string `json:"path"` // hdfs://host:port/abs/path
+	Size      int64  `json:"size"`
+	Timestamp int64  `json:"timestamp"` // HDFS modification time, ms
+}
+
+// Files and names every role agrees on.
+const (
+	// SpecFile is the job spec's name in staging and in containers.
+	SpecFile = "job.json"
+	// BinaryFile is the loom (or user job) binary's name in staging and
+	// containers.
+	BinaryFile = "loom"
+	// ApplicationType is the YARN application type of loom jobs.
+	ApplicationType = "LOOM"
+
+	// EnvSecret carries the per-application secret from the AM to its
+	// workers (launch context environment); a worker without it is refused.
+	EnvSecret = "LOOM_APP_SECRET"
+	// EnvAMAddress is the host:port of the AM's gRPC service, for workers.
+	EnvAMAddress = "LOOM_AM_ADDRESS"
+	// EnvWorkerID is the worker's index in the AM's plan.
+	EnvWorkerID = "LOOM_WORKER_ID"
+)
+
+// AMCommand is the AM container's command: the hidden `am` role of the
+// binary, with its output in the container's log directory.
+func AMCommand() string {
+	return "./" + BinaryFile + " am 1><LOG_DIR>/am.out 2><LOG_DIR>/am.err"
+}
+
+// WorkerCommand is a worker container's command.
+func WorkerCommand() string {
+	return "./" + BinaryFile + " worker 1><LOG_DIR>/worker.out 2><LOG_DIR>/worker.err"
+}
+
+// ReadSpec reads the job spec at path.
+func ReadSpec(path string) (*JobSpec, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read job spec: %w", err)
+	}
+	var s JobSpec
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("job spec %s: %w", path, err)
+	}
+	if s.Job == "" {
+		return nil, fmt.Errorf("job spec %s names no job", path)
+	}
+	return &s, nil
+}
+
+// Marshal encodes the spec for the staging directory.
+func (s *JobSpec) Marshal() ([]byte, error) { return json.MarshalIndent(s, "", "  ") }
