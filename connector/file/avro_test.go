@@ -115,7 +115,10 @@ func TestAvroRestoreAfterEveryRead(t *testing.T) {
 			var got []user
 			for s := 0; s < p; s++ {
 				var snap []byte
-				for done := false; !done; {
+				for calls, done := 0, false; !done; calls++ {
+					if calls > 1000 {
+						t.Fatalf("batch %d p %d: reader does not end after %d restores (read %d users)", batchCap, p, calls, len(got))
+					}
 					r, err := src.NewReader(s, p)
 					if err != nil {
 						t.Fatal(err)
