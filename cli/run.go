@@ -124,30 +124,12 @@ func jobNames() string {
 	return strings.Join(names, ", ")
 }
 
-// Environment builds the job's graph from cfg: the same code path for
-// every process that runs the job.
-func Environment(j stream.Job, build stream.Builder, cfg *conf.Config) (*stream.Env, error) {
-	env := stream.NewEnv(j.Name)
-	env.SetParallelism(conf.Parallelism.Get(cfg))
-	env.SetMaxParallelism(conf.MaxParallelism.Get(cfg))
-	switch conf.RuntimeMode.Get(cfg) {
-	case conf.ModeStreaming:
-		env.SetRuntimeMode(stream.Streaming)
-	case conf.ModeBatch:
-		env.SetRuntimeMode(stream.Batch)
-	}
-	if err := build(env); err != nil {
-		return nil, fmt.Errorf("job %s: %w", j.Name, err)
-	}
-	return env, nil
-}
-
 func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *commonFlags, stdout, stderr io.Writer) error {
 	cfg, err := common.config()
 	if err != nil {
 		return err
 	}
-	env, err := Environment(j, build, cfg)
+	env, err := stream.NewEnvironment(j, build, cfg)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,9 @@ import (
 	"sync"
 
 	"github.com/spf13/pflag"
+
+	"github.com/loom-yarn/loom/conf"
+	"github.com/loom-yarn/loom/graph"
 )
 
 // Builder builds a job's graph on env, using the flag values its Define bound.
@@ -57,4 +60,42 @@ func Lookup(name string) (Job, bool) {
 	defer jobs.Unlock()
 	j, ok := jobs.m[name]
 	return j, ok
+}
+
+// NewEnvironment builds job j's graph with the options of cfg: the same code
+// path in every process that runs the job (loom run, the client of loom
+// submit, the ApplicationMaster and the workers).
+func NewEnvironment(j Job, build Builder, cfg *conf.Config) (*Env, error) {
+	env := NewEnv(j.Name)
+	env.SetParallelism(conf.Parallelism.Get(cfg))
+	env.SetMaxParallelism(conf.MaxParallelism.Get(cfg))
+	switch conf.RuntimeMode.Get(cfg) {
+	case conf.ModeStreaming:
+		env.SetRuntimeMode(Streaming)
+	case conf.ModeBatch:
+		env.SetRuntimeMode(Batch)
+	}
+	if err := build(env); err != nil {
+		return nil, fmt.Errorf("job %s: %w", j.Name, err)
+	}
+	return env, nil
+}
+
+// BuildGraph rebuilds the graph of the registered job name from its flag
+// arguments and options, as another process of the same job did.
+func BuildGraph(name string, args []string, cfg *conf.Config) (*graph.Graph, error) {
+	j, ok := Lookup(name)
+	if !ok {
+		return nil, fmt.Errorf("job %q is not registered in this binary", name)
+	}
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	build := j.Define(fs)
+	if err := fs.Parse(args); err != nil {
+		return nil, fmt.Errorf("job %s: flags %q: %w", name, args, err)
+	}
+	env, err := NewEnvironment(j, build, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return env.Graph()
 }
