@@ -1,0 +1,162 @@
+package file
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/loom-yarn/loom/runtime"
+)
+
+// TestSinkScenarios runs the scripts in testdata/sink_*.txt. Each line is a
+// command; "> text" lines after it are the output it must produce (and a
+// command with no "> " lines must produce none). Commands:
+//
+//	prepare fresh|restore      Sink.Prepare
+//	touch NAME TEXT            create a file in the output directory
+//	open S P [restore ID]      NewWriter(S, P) and Open, fresh or from snapshot ID
+//	write S REC...             write a batch to subtask S's writer
+//	snapshot S ID              Snapshot(ID), kept for "open ... restore ID"
+//	finish S / close S         Finish / Close
+//	rm NAME                    remove a file of the output directory
+//	ls                         the directory's files with their contents
+func TestSinkScenarios(t *testing.T) {
+	scripts, _ := filepath.Glob("testdata/sink_*.txt")
+	if len(scripts) == 0 {
+		t.Fatal("no scenario scripts")
+	}
+	for _, script := range scripts {
+		t.Run(filepath.Base(script), func(t *testing.T) { runSinkScript(t, script) })
+	}
+}
+
+func runSinkScript(t *testing.T, script string) {
+	data, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	sink := Sink(dir, Lines)
+	writers := map[string]runtime.SinkWriter[string]{}
+	snaps := map[string][]byte{}
+
+	lines := strings.Split(string(data), "\n")
+	for i := 0; i < len(lines); i++ {
+		cmd := strings.TrimSpace(lines[i])
+		if cmd == "" || strings.HasPrefix(cmd, "#") {
+			continue
+		}
+		var want []string
+		for i+1 < len(lines) && strings.HasPrefix(lines[i+1], ">") {
+			i++
+			want = append(want, strings.TrimPrefix(strings.TrimPrefix(lines[i], ">"), " "))
+		}
+		got := runSinkCommand(t, cmd, dir, sink, writers, snaps)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("%s:%d: %s\n got:\n> %s\nwant:\n> %s", script, i+1, cmd, strings.Join(got, "\n> "), strings.Join(want, "\n> "))
+		}
+	}
+}
+
+func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], writers map[string]runtime.SinkWriter[string],
+	snaps map[string][]byte) []string {
+	f := strings.Fields(cmd)
+	result := func(err error) []string {
+		if err != nil {
+			return []string{"error: " + strings.ReplaceAll(err.Error(), dir, "OUT")}
+		}
+		return nil
+	}
+	switch f[0] {
+	case "prepare":
+		return result(sink.Prepare(f[1] == "fresh"))
+	case "touch":
+		os.MkdirAll(dir, 0o755)
+		return result(os.WriteFile(filepath.Join(dir, f[1]), []byte(strings.Join(f[2:], " ")), 0o644))
+	case "open":
+		var s, p int
+		fmt.Sscan(f[1], &s)
+		fmt.Sscan(f[2], &p)
+		w, err := sink.NewWriter(s, p)
+		if err != nil {
+			return result(err)
+		}
+		ctx := &runtime.Context{Subtask: s, Parallelism: p}
+		if len(f) == 5 && f[3] == "restore" {
+			ctx.Restored = snaps[f[4]]
+			if ctx.Restored == nil {
+				t.Fatalf("no snapshot %s", f[4])
+			}
+		}
+		writers[f[1]] = w
+		return result(w.Open(ctx))
+	case "write":
+		b := runtime.NewBatch[string](len(f))
+		for _, v := range f[2:] {
+			b.Append(runtime.NoTimestamp, v)
+		}
+		return result(writers[f[1]].Write(b))
+	case "snapshot":
+		var id int64
+		fmt.Sscan(f[2], &id)
+		snap, err := writers[f[1]].Snapshot(id)
+		snaps[f[2]] = snap
+		return result(err)
+	case "finish":
+		return result(writers[f[1]].Finish())
+	case "close":
+		return result(writers[f[1]].Close())
+	case "rm":
+		return result(os.Remove(filepath.Join(dir, f[1])))
+	case "ls":
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return result(err)
+		}
+		var out []string
+		for _, e := range entries {
+			data, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+			out = append(out, fmt.Sprintf("%s: %q", e.Name(), data))
+		}
+		sort.Strings(out)
+		return out
+	}
+	t.Fatalf("unknown command %q", cmd)
+	return nil
+}
+
+func TestSinkBufferedWritesReachFileOnlyAtFlush(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := Sink(dir, func(dst []byte, v int) []byte { return fmt.Appendf(dst, "n=%d", v) }).NewWriter(3, 4)
+	if err := w.Open(&runtime.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	b := runtime.NewBatch[int](2)
+	b.Append(runtime.NoTimestamp, 7)
+	b.Append(runtime.NoTimestamp, 8)
+	w.Write(b)
+	inProgress := filepath.Join(dir, ".part-00003.inprogress")
+	if fi, err := os.Stat(inProgress); err != nil || fi.Size() != 0 {
+		t.Fatalf("before a flush the in-progress file should be empty: %v %v", fi, err)
+	}
+	if err := w.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := os.Open(filepath.Join(dir, "part-00003"))
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var got []string
+	for sc.Scan() {
+		got = append(got, sc.Text())
+	}
+	if strings.Join(got, ",") != "n=7,n=8" {
+		t.Fatalf("part file has %q", got)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatalf("Close after Finish: %v", err)
+	}
+}
