@@ -11,6 +11,7 @@ package network
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -103,12 +104,23 @@ func (c *LocalChannel) poll() (Element, bool) {
 	return e, true
 }
 
+// inputChannel is the consumer's side of a channel, local or remote: the gate
+// polls it from the consumer's goroutine only.
+type inputChannel interface {
+	poll() (Element, bool)
+}
+
 // Gate is a consumer subtask's set of input channels. Only the consumer's
 // goroutine calls Poll and Ready; producers of any goroutine Send.
 type Gate struct {
-	channels []*LocalChannel
+	channels []inputChannel
 	ready    chan struct{}
 	next     int // round-robin start, so no channel starves the others
+
+	failed  atomic.Bool // set once, so that Err costs an atomic load
+	failMu  sync.Mutex
+	failErr error
+	credit  *gateCredit // accounting of the remote channels; nil while all are local
 }
 
 // NewGate makes a gate of n local channels, each holding up to capacity elements.
@@ -123,8 +135,36 @@ func NewGate(n, capacity int) *Gate {
 	return g
 }
 
-// Channel returns the sender of channel i.
-func (g *Gate) Channel(i int) *LocalChannel { return g.channels[i] }
+// Channel returns the sender of local channel i, or nil if channel i was made
+// remote (PartitionClient.Connect).
+func (g *Gate) Channel(i int) *LocalChannel {
+	c, _ := g.channels[i].(*LocalChannel)
+	return c
+}
+
+// Err is the failure of a remote channel (its connection broke, its producer's
+// server failed, its data was corrupt), nil while every channel is healthy.
+// Poll skips a failed channel, so the consumer checks Err on every turn of its
+// loop (an atomic load) and fails with it; Ready is signaled when it is set.
+func (g *Gate) Err() error {
+	if !g.failed.Load() {
+		return nil
+	}
+	g.failMu.Lock()
+	defer g.failMu.Unlock()
+	return g.failErr
+}
+
+// fail records the gate's first failure and wakes the consumer.
+func (g *Gate) fail(err error) {
+	g.failMu.Lock()
+	if g.failErr == nil {
+		g.failErr = err
+		g.failed.Store(true)
+	}
+	g.failMu.Unlock()
+	g.notify()
+}
 
 // NumChannels is the number of input channels.
 func (g *Gate) NumChannels() int { return len(g.channels) }

@@ -1,0 +1,533 @@
+package network
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
+
+	"github.com/loom-yarn/loom/network/proto/shufflepb"
+)
+
+// ChannelID names one subpartition across processes: what producer subtask
+// sends to consumer subtask over one edge, in one execution attempt (a
+// restarted job never reads an earlier attempt's data).
+type ChannelID struct {
+	Attempt  int64
+	Edge     int32
+	Producer int32
+	Consumer int32
+}
+
+func (id ChannelID) String() string {
+	return fmt.Sprintf("attempt %d edge %d %d->%d", id.Attempt, id.Edge, id.Producer, id.Consumer)
+}
+
+// ServerConfig sets the producer side of the network.
+type ServerConfig struct {
+	// BufferSize is the size a network buffer is flushed at (bytes, default
+	// 32 KiB). An element is never split, so one batch larger than this
+	// makes one larger buffer.
+	BufferSize int
+	// BuffersPerSubpartition bounds a subpartition's memory: the buffers it
+	// may hold (filling or waiting for credit) before Send blocks (default 4).
+	BuffersPerSubpartition int
+	// BufferTimeout is how long a partly filled buffer may wait before it is
+	// sent anyway: the latency bound at low rates. 0 means the default, 10ms
+	// (the writer upstream already batches records, so a short timeout costs
+	// little); FlushEveryElement sends every element at once; a negative
+	// timeout sends only full buffers. Barriers, idleness and end of input are
+	// always sent at once.
+	BufferTimeout time.Duration
+	// KeepAlive is the interval of the pings that find a dead consumer
+	// (default 10s).
+	KeepAlive time.Duration
+}
+
+func (c *ServerConfig) withDefaults() ServerConfig {
+	d := *c
+	if d.BufferSize <= 0 {
+		d.BufferSize = 32 << 10
+	}
+	if d.BuffersPerSubpartition <= 0 {
+		d.BuffersPerSubpartition = 4
+	}
+	if d.BufferTimeout == 0 {
+		d.BufferTimeout = 10 * time.Millisecond
+	}
+	if d.KeepAlive <= 0 {
+		d.KeepAlive = 10 * time.Second
+	}
+	return d
+}
+
+// FlushEveryElement is the BufferTimeout that sends each element at once
+// (a zero BufferTimeout means the default).
+const FlushEveryElement = time.Duration(1)
+
+// PartitionServer serves a process's subpartitions to consumers in other
+// processes. Producers write through RemoteSenders; consumers connect with
+// a PartitionClient and request subpartitions by ChannelID, in any order with
+// respect to the producers' registration.
+type PartitionServer struct {
+	shufflepb.UnimplementedShuffleServer
+	cfg  ServerConfig
+	grpc *grpc.Server
+	stop chan struct{}
+
+	mu      sync.Mutex
+	subs    map[ChannelID]*subpartition
+	stopped bool
+}
+
+// NewPartitionServer returns a server; Serve starts it on a listener.
+func NewPartitionServer(cfg ServerConfig) *PartitionServer {
+	cfg = cfg.withDefaults()
+	s := &PartitionServer{cfg: cfg, subs: map[ChannelID]*subpartition{}, stop: make(chan struct{})}
+	s.grpc = grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepAlive, Timeout: cfg.KeepAlive}),
+		// Consumers ping as often as every second to find a dead producer.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
+		grpc.MaxRecvMsgSize(1<<20),
+		grpc.MaxSendMsgSize(1<<30),
+	)
+	shufflepb.RegisterShuffleServer(s.grpc, s)
+	return s
+}
+
+// Serve accepts consumers on lis until Stop. Buffers are flushed on the
+// configured timeout by a goroutine that Serve runs.
+func (s *PartitionServer) Serve(lis net.Listener) error {
+	if s.cfg.BufferTimeout > FlushEveryElement {
+		go s.flushLoop()
+	}
+	return s.grpc.Serve(lis)
+}
+
+// Stop closes every connection and fails every subpartition still open: its
+// producer's Send returns the error.
+func (s *PartitionServer) Stop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	close(s.stop)
+	subs := s.subs
+	s.subs = map[ChannelID]*subpartition{}
+	s.mu.Unlock()
+	for _, sp := range subs {
+		sp.fail(fmt.Errorf("subpartition %v: partition server stopped", sp.id))
+	}
+	s.grpc.Stop()
+}
+
+// flushLoop sends partly filled buffers that waited a buffer timeout.
+func (s *PartitionServer) flushLoop() {
+	t := time.NewTicker(s.cfg.BufferTimeout)
+	defer t.Stop()
+	var subs []*subpartition
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		subs = subs[:0]
+		for _, sp := range s.subs {
+			subs = append(subs, sp)
+		}
+		s.mu.Unlock()
+		for _, sp := range subs {
+			sp.mu.Lock()
+			if len(sp.cur) > 0 {
+				sp.finishLocked()
+			}
+			c := sp.conn
+			sp.mu.Unlock()
+			if c != nil {
+				c.wake()
+			}
+		}
+		clear(subs)
+	}
+}
+
+// subpartition returns the subpartition of id, making it on first sight by
+// either its producer or its consumer.
+func (s *PartitionServer) subpartition(id ChannelID) (*subpartition, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, fmt.Errorf("subpartition %v: partition server stopped", id)
+	}
+	sp := s.subs[id]
+	if sp == nil {
+		credit, err := NewSenderCredit(s.cfg.BuffersPerSubpartition)
+		if err != nil {
+			return nil, err
+		}
+		sp = &subpartition{id: id, srv: s, credit: credit, space: make(chan struct{}, 1), failed: make(chan struct{})}
+		s.subs[id] = sp
+	}
+	return sp, nil
+}
+
+func (s *PartitionServer) release(sp *subpartition) {
+	s.mu.Lock()
+	if s.subs[sp.id] == sp {
+		delete(s.subs, sp.id)
+	}
+	s.mu.Unlock()
+}
+
+// Sender registers the producer of subpartition id and returns its Sender.
+// Batches are encoded with bc. Only the producer's goroutine may call Send.
+func (s *PartitionServer) Sender(id ChannelID, bc BatchCodec) (*RemoteSender, error) {
+	if bc == nil {
+		return nil, fmt.Errorf("sender of subpartition %v: no batch codec", id)
+	}
+	sp, err := s.subpartition(id)
+	if err != nil {
+		return nil, err
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.registered {
+		return nil, fmt.Errorf("sender of subpartition %v: already registered", id)
+	}
+	sp.registered = true
+	return &RemoteSender{sp: sp, bc: bc, size: s.cfg.BufferSize, flushAll: s.cfg.BufferTimeout == FlushEveryElement}, nil
+}
+
+// subpartition is the producer side of one remote channel: the buffers the
+// producer fills and the queue the connection's writer sends against credit.
+type subpartition struct {
+	id  ChannelID
+	srv *PartitionServer
+
+	mu         sync.Mutex
+	credit     SenderCredit
+	cur        []byte   // the buffer being filled, if one is held
+	queue      [][]byte // finished buffers waiting for credit
+	free       [][]byte // sent buffers, kept for reuse
+	conn       *serverConn
+	tag        uint32
+	registered bool
+	ended      bool // end of input is in a finished buffer
+	err        error
+	space      chan struct{} // signaled when a buffer slot frees
+	failed     chan struct{} // closed with err
+}
+
+// finishLocked queues the buffer being filled.
+func (sp *subpartition) finishLocked() {
+	if err := sp.credit.Enqueue(); err != nil {
+		panic(fmt.Sprintf("network: subpartition %v: %v", sp.id, err)) // cur is held, so Enqueue cannot fail
+	}
+	sp.queue = append(sp.queue, sp.cur)
+	sp.cur = nil
+}
+
+func (sp *subpartition) fail(err error) {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.err == nil {
+		sp.err = err
+		close(sp.failed)
+	}
+}
+
+// RemoteSender is the producer's end of a channel to another process: it
+// frames elements into network buffers, which the partition server sends to
+// the consumer against its credit. Send blocks while the subpartition holds
+// its configured number of buffers, so a slow consumer holds its producer
+// back with bounded memory.
+type RemoteSender struct {
+	sp       *subpartition
+	bc       BatchCodec
+	size     int
+	flushAll bool
+	frame    []byte // the producer's scratch, reused for every element
+}
+
+// Send implements Sender. A batch is encoded at once, so the producer may
+// reuse it when Send returns. Barriers, idleness and end of input flush.
+func (r *RemoteSender) Send(ctx context.Context, e Element, waited *time.Duration) error {
+	var err error
+	if r.frame, err = appendFrame(r.frame[:0], e, r.bc); err != nil {
+		return fmt.Errorf("subpartition %v: %w", r.sp.id, err)
+	}
+	flush := r.flushAll || e.Kind == KindBarrier || e.Kind == KindIdle || e.Kind == KindEndOfInput
+	sp := r.sp
+	sp.mu.Lock()
+	for {
+		if sp.err != nil {
+			err := sp.err
+			sp.mu.Unlock()
+			return err
+		}
+		if sp.ended {
+			sp.mu.Unlock()
+			return fmt.Errorf("subpartition %v: send of a %v element after end of input", sp.id, e.Kind)
+		}
+		if len(sp.cur) > 0 && len(sp.cur)+len(r.frame) > r.size {
+			sp.finishLocked()
+		}
+		if sp.cur != nil {
+			break
+		}
+		if sp.credit.Acquire() {
+			if n := len(sp.free); n > 0 {
+				sp.cur = sp.free[n-1][:0]
+				sp.free = sp.free[:n-1]
+			} else {
+				sp.cur = make([]byte, 0, r.size)
+			}
+			break
+		}
+		// Every buffer is taken: wait for the connection to send one.
+		c := sp.conn
+		sp.mu.Unlock()
+		if c != nil {
+			c.wake()
+		}
+		start := time.Now()
+		select {
+		case <-sp.space:
+		case <-sp.failed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if waited != nil {
+			*waited += time.Since(start)
+		}
+		sp.mu.Lock()
+	}
+	sp.cur = append(sp.cur, r.frame...)
+	if flush || len(sp.cur) >= r.size {
+		sp.finishLocked()
+	}
+	if e.Kind == KindEndOfInput {
+		sp.ended = true
+	}
+	c := sp.conn
+	sendable := sp.credit.Sendable()
+	sp.mu.Unlock()
+	if c != nil && sendable {
+		c.wake()
+	}
+	return nil
+}
+
+// serverConn is one consumer's Exchange stream: the subpartitions it
+// requested, and a writer that sends their buffers round-robin, each only
+// against credit, so that a channel without credit never holds up the others.
+type serverConn struct {
+	srv    *PartitionServer
+	stream shufflepb.Shuffle_ExchangeServer
+	peer   string
+	signal chan struct{}
+
+	mu   sync.Mutex
+	subs     map[uint32]*subpartition
+	list     []*subpartition              // subs in request order, for the writer's round-robin
+	failures []*shufflepb.ProducerMessage // refused requests, for the writer to report
+}
+
+func (c *serverConn) wake() {
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+// Exchange implements shufflepb.ShuffleServer: it serves one consumer.
+func (s *PartitionServer) Exchange(stream shufflepb.Shuffle_ExchangeServer) error {
+	c := &serverConn{srv: s, stream: stream, peer: "unknown peer", signal: make(chan struct{}, 1), subs: map[uint32]*subpartition{}}
+	if p, ok := peer.FromContext(stream.Context()); ok {
+		c.peer = p.Addr.String()
+	}
+	writeErr := make(chan error, 1)
+	done := make(chan struct{})
+	go func() { writeErr <- c.write(done) }()
+	err := c.read()
+	close(done)
+	// A broken stream fails the writer's Send too, so this wait is short.
+	if werr := <-writeErr; err == nil {
+		err = werr
+	}
+	if err != nil {
+		err = fmt.Errorf("consumer %s: %w", c.peer, err)
+	} else {
+		err = fmt.Errorf("consumer %s closed the connection", c.peer)
+	}
+	c.mu.Lock()
+	subs := c.list
+	c.list, c.subs = nil, nil
+	c.mu.Unlock()
+	for _, sp := range subs {
+		sp.fail(fmt.Errorf("subpartition %v: %w", sp.id, err))
+		s.release(sp)
+	}
+	return nil
+}
+
+// read handles the consumer's requests and credit until the stream ends.
+func (c *serverConn) read() error {
+	for {
+		m, err := c.stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range m.Requests {
+			if err := c.request(r); err != nil {
+				// The channel fails; the connection and its other channels go
+				// on. Only the writer sends on the stream.
+				c.mu.Lock()
+				c.failures = append(c.failures, &shufflepb.ProducerMessage{Tag: r.Tag, Failure: err.Error()})
+				c.mu.Unlock()
+			}
+		}
+		for _, cr := range m.Credits {
+			c.mu.Lock()
+			sp := c.subs[cr.Tag]
+			c.mu.Unlock()
+			if sp == nil {
+				continue // a channel that ended or failed; its credit is moot
+			}
+			sp.mu.Lock()
+			err := sp.credit.Grant(int(cr.Credit))
+			sp.mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("subpartition %v: %w", sp.id, err)
+			}
+		}
+		c.wake()
+	}
+}
+
+func (c *serverConn) request(r *shufflepb.Request) error {
+	if r.Channel == nil {
+		return fmt.Errorf("request for channel tag %d names no subpartition", r.Tag)
+	}
+	id := ChannelID{Attempt: r.Channel.Attempt, Edge: r.Channel.Edge, Producer: r.Channel.Producer, Consumer: r.Channel.Consumer}
+	sp, err := c.srv.subpartition(id)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.subs[r.Tag] != nil {
+		return fmt.Errorf("subpartition %v: tag %d already in use on this connection", id, r.Tag)
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if sp.conn != nil {
+		return fmt.Errorf("subpartition %v: already requested by consumer %s", id, sp.conn.peer)
+	}
+	sp.conn, sp.tag = c, r.Tag
+	c.subs[r.Tag] = sp
+	c.list = append(c.list, sp)
+	return nil
+}
+
+// write sends buffers until done or the stream fails: each turn visits every
+// subpartition once and sends one buffer from each that has one and credit.
+func (c *serverConn) write(done <-chan struct{}) error {
+	msg := &shufflepb.ProducerMessage{}
+	var list []*subpartition
+	next := 0
+	for {
+		c.mu.Lock()
+		list = append(list[:0], c.list...)
+		failures := c.failures
+		c.failures = nil
+		c.mu.Unlock()
+		for _, f := range failures {
+			if err := c.stream.Send(f); err != nil {
+				return err
+			}
+		}
+		sent := false
+		for k := range list {
+			sp := list[(next+k)%len(list)]
+			sp.mu.Lock()
+			if !sp.credit.Sendable() {
+				sp.mu.Unlock()
+				continue
+			}
+			backlog, err := sp.credit.Send()
+			if err != nil {
+				sp.mu.Unlock()
+				return err
+			}
+			buf := sp.queue[0]
+			sp.queue[0] = nil
+			sp.queue = sp.queue[1:]
+			last := sp.ended && len(sp.queue) == 0 && sp.cur == nil
+			msg.Tag, msg.Backlog, msg.Data, msg.Last = sp.tag, int32(backlog), buf, last
+			sp.mu.Unlock()
+			select {
+			case sp.space <- struct{}{}:
+			default:
+			}
+			// The stream encodes the message before Send returns, so buf is
+			// free for reuse afterwards.
+			if err := c.stream.Send(msg); err != nil {
+				return fmt.Errorf("send buffer of subpartition %v: %w", sp.id, err)
+			}
+			msg.Data = nil
+			sent = true
+			if last {
+				c.finished(sp)
+				continue
+			}
+			sp.mu.Lock()
+			if len(sp.free) < sp.credit.capacity {
+				sp.free = append(sp.free, buf[:0])
+			}
+			sp.mu.Unlock()
+		}
+		if len(list) > 0 {
+			next = (next + 1) % len(list)
+		}
+		if sent {
+			continue
+		}
+		select {
+		case <-c.signal:
+		case <-done:
+			return nil
+		case <-c.stream.Context().Done():
+			return c.stream.Context().Err()
+		}
+	}
+}
+
+// finished drops a subpartition whose end of input has been sent.
+func (c *serverConn) finished(sp *subpartition) {
+	c.mu.Lock()
+	delete(c.subs, sp.tag)
+	for i, x := range c.list {
+		if x == sp {
+			c.list = append(c.list[:i], c.list[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	c.srv.release(sp)
+}
+
+var _ Sender = (*RemoteSender)(nil)
