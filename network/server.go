@@ -337,7 +337,7 @@ type serverConn struct {
 	peer   string
 	signal chan struct{}
 
-	mu   sync.Mutex
+	mu       sync.Mutex
 	subs     map[uint32]*subpartition
 	list     []*subpartition              // subs in request order, for the writer's round-robin
 	failures []*shufflepb.ProducerMessage // refused requests, for the writer to report
