@@ -40,3 +40,6 @@ proto:
 	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$$($(GO) list -m -f '{{.Version}}' google.golang.org/protobuf)
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I . --go_out=. --go_opt=module=github.com/loom-yarn/loom \
 	  yarn/proto/hadoop_common.proto yarn/proto/hadoop_yarn.proto
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I . --go_out=. --go_opt=module=github.com/loom-yarn/loom \
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/loom-yarn/loom am/proto/control.proto
