@@ -177,3 +177,49 @@ func TestAvroBrokenFiles(t *testing.T) {
 		t.Fatalf("truncated file: got %v, err = %v", got, err)
 	}
 }
+
+func TestAvroCorruptDatumSkipsItsBlock(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "u.avro")
+	writeAvro(t, path, []user{{1, "user1"}, {2, "user2"}, {3, "user3"}, {4, "user4"}, {5, "user5"}}, 3, "null")
+	data, _ := os.ReadFile(path)
+	// The byte before "user2" is its zigzag length (10); make it negative.
+	i := bytes.Index(data, []byte("user2"))
+	if i < 1 || data[i-1] != 10 {
+		t.Fatalf("unexpected layout around user2: % x", data[max(i-2, 0):i+5])
+	}
+	data[i-1] = 0x7f
+	os.WriteFile(path, data, 0o644)
+
+	_, err := readAll[user](t, Avro(convertUser, path), 0, 1, 10, nil)
+	var bad *runtime.BadRecordError
+	if !errors.As(err, &bad) || !strings.HasPrefix(bad.Where, path+": record 2 (block at offset ") {
+		t.Fatalf("err = %v", err)
+	}
+	policy := &runtime.BadRecordPolicy{Skip: true}
+	src := Avro(convertUser, path)
+	r, _ := src.NewReader(0, 1)
+	r.Open(&runtime.Context{BadRecords: policy})
+	b := runtime.NewBatch[user](1)
+	var got []user
+	for range 2 { // user1; then user2 is corrupt: user2 and user3 are skipped, user4 is read
+		b.Reset()
+		if _, err := r.Read(b); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b.Values...)
+	}
+	if len(got) != 2 || got[1].Name != "user4" || policy.Skipped() != 1 {
+		t.Fatalf("after the corrupt datum got %v, skipped %d", got, policy.Skipped())
+	}
+	// The position after the skip restores to user5.
+	snap, _ := r.Snapshot()
+	r2, _ := src.NewReader(0, 1)
+	if err := r2.Open(&runtime.Context{Restored: snap}); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := drain(t, r2, 10)
+	if err != nil || len(rest) != 1 || rest[0].Name != "user5" {
+		t.Fatalf("after restore got %v, %v", rest, err)
+	}
+}
