@@ -56,7 +56,6 @@ type reader[T any] struct {
 	step    int64
 	subtask int64
 	next    int64 // index of the next record
-	rand    Rand
 
 	ctx   *runtime.Context
 	now   func() time.Time
@@ -109,12 +108,18 @@ func (r *reader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 		room = min(room, due)
 		r.sent += room
 	}
-	seed := r.src.opts.Seed
-	for i := int64(0); i < room; i++ {
-		r.rand.Reset(seed, r.next)
-		b.Append(runtime.NoTimestamp, r.src.gen(r.next, &r.rand))
-		r.next += r.step
+	seed, gen, next, step := r.src.opts.Seed, r.src.gen, r.next, r.step
+	n0 := len(b.Values)
+	b.Values = b.Values[:n0+int(room)]
+	b.Times = b.Times[:n0+int(room)]
+	var rnd Rand
+	for i := n0; i < len(b.Values); i++ {
+		rnd.Reset(seed, next)
+		b.Values[i] = gen(next, &rnd)
+		b.Times[i] = runtime.NoTimestamp
+		next += step
 	}
+	r.next = next
 	return runtime.ReadStatus{}, nil
 }
 

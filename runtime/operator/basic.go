@@ -6,6 +6,7 @@ package operator
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/loom-yarn/loom/runtime"
 )
@@ -31,9 +32,11 @@ func (m *Map[T, U]) ProcessBatch(_ int, batch any) error {
 	out := m.buf
 	out.Reset()
 	if m.F != nil {
-		for _, v := range in.Values {
-			out.Values = append(out.Values, m.F(v))
+		vals := slices.Grow(out.Values, len(in.Values))[:len(in.Values)]
+		for i, v := range in.Values {
+			vals[i] = m.F(v)
 		}
+		out.Values = vals
 	} else {
 		for _, v := range in.Values {
 			u, err := m.TryF(v)
@@ -69,12 +72,18 @@ func (f *Filter[T]) ProcessBatch(_ int, batch any) error {
 	}
 	out := f.buf
 	out.Reset()
+	n := len(in.Values)
+	vals := slices.Grow(out.Values, n)[:n]
+	times := slices.Grow(out.Times, n)[:n]
+	k := 0
 	for i, v := range in.Values {
 		if f.F(v) {
-			out.Values = append(out.Values, v)
-			out.Times = append(out.Times, in.Times[i])
+			vals[k] = v
+			times[k] = in.Times[i]
+			k++
 		}
 	}
+	out.Values, out.Times = vals[:k], times[:k]
 	if out.Len() == 0 {
 		return nil
 	}
