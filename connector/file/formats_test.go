@@ -219,3 +219,21 @@ func TestRestoreWithDifferentPlanFails(t *testing.T) {
 		t.Fatalf("corrupt position: err = %v", err)
 	}
 }
+
+func TestFileURIsAndErrorNames(t *testing.T) {
+	dir := t.TempDir()
+	path := writeFile(t, dir, "a.csv", "x,1\ny,z\n")
+	src := CSV(parsePerson, CSVOptions{}, "file://"+dir)
+	files, err := src.Files()
+	if err != nil || len(files) != 1 || files[0] != "file://"+path {
+		t.Fatalf("Files() = %v, %v", files, err)
+	}
+	_, err = readAll[person](t, src, 0, 1, 10, nil)
+	var bad *runtime.BadRecordError
+	if !errors.As(err, &bad) || bad.Where != "file://"+path+":2" {
+		t.Fatalf("err = %v, want a bad record at file://%s:2", err, path)
+	}
+	if err := Text("nosuch://x/y").Validate(); err == nil || !strings.Contains(err.Error(), `scheme "nosuch"`) {
+		t.Fatalf("unknown scheme: %v", err)
+	}
+}
