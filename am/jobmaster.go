@@ -1,0 +1,435 @@
+package am
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// JobMaster is the AM's job state machine: which workers the current run of
+// the job needs, which container plays which worker, and what to do when a
+// container is allocated, a worker registers, heartbeats, finishes, fails or
+// disappears. It does no I/O and reads no clock: the AM's event loop feeds it
+// events with the time they happened and carries out the Actions it returns
+// (ask the RM for containers, launch or release one, schedule a restart,
+// finish the application). Not safe for concurrent use.
+//
+// Until distributed checkpoints exist a restart reruns the whole job: every
+// container of the failed run is released, and the next run asks for fresh
+// containers after the restart delay.
+type JobMaster struct {
+	cfg     JobMasterConfig
+	phase   Phase
+	run     int
+	workers []*workerSlot
+	// byContainer maps the current run's containers to their worker.
+	byContainer map[string]*workerSlot
+	// retired holds containers of earlier runs, whose completion is expected.
+	retired      map[string]bool
+	restartsUsed int
+	asked        int
+	lastFailure  string
+	// allRunning is when every worker of the current run had registered.
+	allRunning time.Time
+}
+
+// JobMasterConfig sets up a JobMaster.
+type JobMasterConfig struct {
+	// Workers is the number of worker containers a run needs.
+	Workers int
+	// Restarts is how many times the job reruns after a failure, each after
+	// RestartDelay.
+	Restarts     int
+	RestartDelay time.Duration
+	// RegisterTimeout bounds the time from launching a container to its
+	// worker's registration; HeartbeatTimeout the silence of a registered
+	// worker. Either exceeded counts the worker as lost.
+	RegisterTimeout  time.Duration
+	HeartbeatTimeout time.Duration
+}
+
+// Phase is where the job stands.
+type Phase int
+
+// Phases of a job.
+const (
+	// PhaseRunning: the current run's workers are being allocated, launched
+	// or are running.
+	PhaseRunning Phase = iota
+	// PhaseRestarting: a run failed; its containers are released and the
+	// next run starts when the restart delay has passed.
+	PhaseRestarting
+	// PhaseSucceeded, PhaseFailed and PhaseKilled are final.
+	PhaseSucceeded
+	PhaseFailed
+	PhaseKilled
+)
+
+func (p Phase) String() string {
+	return [...]string{"RUNNING", "RESTARTING", "SUCCEEDED", "FAILED", "KILLED"}[p]
+}
+
+// Final reports whether the job ended.
+func (p Phase) Final() bool { return p >= PhaseSucceeded }
+
+// WorkerState is where one worker of the current run stands.
+type WorkerState int
+
+// States of a worker.
+const (
+	// WorkerWanted: no container yet; one is asked for.
+	WorkerWanted WorkerState = iota
+	// WorkerLaunching: a container was allocated and launched; the worker
+	// has not registered yet.
+	WorkerLaunching
+	// WorkerRunning: registered, running its subtasks.
+	WorkerRunning
+	// WorkerFinished: all its subtasks reached end of input.
+	WorkerFinished
+)
+
+func (s WorkerState) String() string {
+	return [...]string{"WANTED", "LAUNCHING", "RUNNING", "FINISHED"}[s]
+}
+
+type workerSlot struct {
+	index     int
+	state     WorkerState
+	container string
+	node      string
+	// seen is the launch, registration or last heartbeat time.
+	seen time.Time
+}
+
+// ActionKind says what an Action asks the AM to do.
+type ActionKind int
+
+// Kinds of actions.
+const (
+	// ActAsk: set the outstanding container ask to Count (absolute).
+	ActAsk ActionKind = iota
+	// ActLaunch: start worker Worker in the allocated Container on Node.
+	ActLaunch
+	// ActRelease: give Container back to YARN (which kills it if running).
+	ActRelease
+	// ActScheduleRestart: call JobMaster.RestartDue after Delay.
+	ActScheduleRestart
+	// ActFinish: unregister from the RM with Status and Diagnostics; the
+	// application is over.
+	ActFinish
+)
+
+// Action is one thing the AM must do for the JobMaster.
+type Action struct {
+	Kind        ActionKind
+	Count       int
+	Worker      int
+	Container   string
+	Node        string
+	Delay       time.Duration
+	Status      Phase
+	Diagnostics string
+}
+
+func (a Action) String() string {
+	switch a.Kind {
+	case ActAsk:
+		return fmt.Sprintf("ask %d", a.Count)
+	case ActLaunch:
+		return fmt.Sprintf("launch worker=%d %s on %s", a.Worker, a.Container, a.Node)
+	case ActRelease:
+		return "release " + a.Container
+	case ActScheduleRestart:
+		return fmt.Sprintf("restart in %v", a.Delay)
+	case ActFinish:
+		return fmt.Sprintf("finish %s: %s", a.Status, a.Diagnostics)
+	}
+	return fmt.Sprintf("action(%d)", a.Kind)
+}
+
+// NewJobMaster returns the state machine of a job whose runs need
+// cfg.Workers workers. Call Start to begin.
+func NewJobMaster(cfg JobMasterConfig) *JobMaster {
+	return &JobMaster{cfg: cfg, byContainer: map[string]*workerSlot{}, retired: map[string]bool{}}
+}
+
+// Start begins the first run: it asks for every worker's container.
+func (m *JobMaster) Start() []Action {
+	return m.beginRun()
+}
+
+func (m *JobMaster) beginRun() []Action {
+	m.phase = PhaseRunning
+	m.workers = make([]*workerSlot, m.cfg.Workers)
+	for i := range m.workers {
+		m.workers[i] = &workerSlot{index: i}
+	}
+	m.byContainer = map[string]*workerSlot{}
+	m.allRunning = time.Time{}
+	return m.ask(nil)
+}
+
+// ask sets the outstanding ask to the number of workers still without a
+// container, if it changed.
+func (m *JobMaster) ask(acts []Action) []Action {
+	want := 0
+	if m.phase == PhaseRunning {
+		for _, w := range m.workers {
+			if w.state == WorkerWanted {
+				want++
+			}
+		}
+	}
+	if want != m.asked {
+		m.asked = want
+		acts = append(acts, Action{Kind: ActAsk, Count: want})
+	}
+	return acts
+}
+
+// ContainerAllocated gives a new container to the first worker without one;
+// a container nobody needs is released.
+func (m *JobMaster) ContainerAllocated(container, node string, now time.Time) []Action {
+	if m.phase == PhaseRunning {
+		for _, w := range m.workers {
+			if w.state == WorkerWanted {
+				w.state, w.container, w.node, w.seen = WorkerLaunching, container, node, now
+				m.byContainer[container] = w
+				// The RM lowered its own count with this allocation.
+				m.asked = max(0, m.asked-1)
+				acts := []Action{{Kind: ActLaunch, Worker: w.index, Container: container, Node: node}}
+				return m.ask(acts)
+			}
+		}
+	}
+	m.retired[container] = true
+	return []Action{{Kind: ActRelease, Container: container}}
+}
+
+// LaunchFailed reports that the NodeManager refused to start a container.
+func (m *JobMaster) LaunchFailed(container, reason string) []Action {
+	w, ok := m.byContainer[container]
+	if !ok {
+		return nil
+	}
+	return m.fail(fmt.Sprintf("worker %d: launch container %s on %s: %s", w.index, container, w.node, reason))
+}
+
+// ContainerCompleted reports that YARN saw a container end. A worker that
+// had not finished is lost.
+func (m *JobMaster) ContainerCompleted(container string, exitStatus int32, diagnostics string) []Action {
+	if m.retired[container] {
+		delete(m.retired, container)
+		return nil
+	}
+	w, ok := m.byContainer[container]
+	if !ok {
+		return nil
+	}
+	delete(m.byContainer, container)
+	if w.state == WorkerFinished {
+		return nil
+	}
+	msg := fmt.Sprintf("worker %d lost: container %s on %s exited with status %d before its subtasks finished", w.index, container, w.node, exitStatus)
+	if d := strings.TrimSpace(diagnostics); d != "" {
+		msg += ": " + d
+	}
+	return m.fail(msg)
+}
+
+// Registration is a worker's answer to Register.
+type Registration struct {
+	Worker int
+	Run    int
+}
+
+// Register admits the worker in container, or refuses a container that is
+// not one of the current run's.
+func (m *JobMaster) Register(container string, now time.Time) (Registration, error) {
+	w, ok := m.byContainer[container]
+	if !ok || m.phase != PhaseRunning {
+		return Registration{}, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
+	}
+	if w.state == WorkerLaunching {
+		w.state = WorkerRunning
+	}
+	w.seen = now
+	if m.allRunning.IsZero() && m.countIn(WorkerRunning, WorkerFinished) == len(m.workers) {
+		m.allRunning = now
+	}
+	return Registration{Worker: w.index, Run: m.run}, nil
+}
+
+// Heartbeat records a sign of life; a non-empty answer tells the worker to
+// stop (it is not part of the current run).
+func (m *JobMaster) Heartbeat(container string, now time.Time) (stop string) {
+	w, ok := m.byContainer[container]
+	if !ok || m.phase != PhaseRunning {
+		return fmt.Sprintf("container %s is no longer a worker of this job (job %s, run %d)", container, strings.ToLower(m.phase.String()), m.run)
+	}
+	w.seen = now
+	return ""
+}
+
+// WorkerFinished records that a worker's subtasks all ended; when every
+// worker has, the job succeeded.
+func (m *JobMaster) WorkerFinished(container string, now time.Time) []Action {
+	w, ok := m.byContainer[container]
+	if !ok || m.phase != PhaseRunning {
+		return nil
+	}
+	w.state, w.seen = WorkerFinished, now
+	if m.countIn(WorkerFinished) < len(m.workers) {
+		return nil
+	}
+	m.phase = PhaseSucceeded
+	diag := fmt.Sprintf("all %d workers finished", len(m.workers))
+	if m.restartsUsed > 0 {
+		diag += fmt.Sprintf(" after %d restart(s); last failure: %s", m.restartsUsed, m.lastFailure)
+	}
+	return []Action{{Kind: ActFinish, Status: PhaseSucceeded, Diagnostics: diag}}
+}
+
+// WorkerFailed records a worker's report that its share of the job failed.
+func (m *JobMaster) WorkerFailed(container, errText string) []Action {
+	w, ok := m.byContainer[container]
+	if !ok {
+		return nil
+	}
+	return m.fail(fmt.Sprintf("worker %d (container %s on %s) failed: %s", w.index, container, w.node, errText))
+}
+
+// Tick checks the timeouts: a launched worker that never registered, or a
+// registered one that stopped heartbeating, is lost.
+func (m *JobMaster) Tick(now time.Time) []Action {
+	if m.phase != PhaseRunning {
+		return nil
+	}
+	for _, w := range m.workers {
+		switch {
+		case w.state == WorkerLaunching && m.cfg.RegisterTimeout > 0 && now.Sub(w.seen) > m.cfg.RegisterTimeout:
+			return m.fail(fmt.Sprintf("worker %d lost: container %s on %s did not register within %v (see its worker.err log)", w.index, w.container, w.node, m.cfg.RegisterTimeout))
+		case w.state == WorkerRunning && m.cfg.HeartbeatTimeout > 0 && now.Sub(w.seen) > m.cfg.HeartbeatTimeout:
+			return m.fail(fmt.Sprintf("worker %d lost: container %s on %s sent no heartbeat for %v", w.index, w.container, w.node, now.Sub(w.seen).Round(time.Millisecond)))
+		}
+	}
+	return nil
+}
+
+// fail ends the current run: with restarts left, it releases the run's
+// containers and schedules the next run; otherwise the job failed.
+func (m *JobMaster) fail(cause string) []Action {
+	if m.phase != PhaseRunning {
+		return nil
+	}
+	m.lastFailure = cause
+	var acts []Action
+	for _, c := range sortedKeys(m.byContainer) {
+		m.retired[c] = true
+		acts = append(acts, Action{Kind: ActRelease, Container: c})
+	}
+	m.byContainer = map[string]*workerSlot{}
+	if m.restartsUsed < m.cfg.Restarts {
+		m.restartsUsed++
+		m.phase = PhaseRestarting
+		acts = m.ask(acts)
+		return append(acts, Action{Kind: ActScheduleRestart, Delay: m.cfg.RestartDelay})
+	}
+	m.phase = PhaseFailed
+	acts = m.ask(acts)
+	diag := cause
+	if m.restartsUsed > 0 {
+		diag = fmt.Sprintf("%s (after %d restart(s))", cause, m.restartsUsed)
+	}
+	return append(acts, Action{Kind: ActFinish, Status: PhaseFailed, Diagnostics: diag})
+}
+
+// RestartDue starts the next run after a restart delay.
+func (m *JobMaster) RestartDue() []Action {
+	if m.phase != PhaseRestarting {
+		return nil
+	}
+	m.run++
+	return m.beginRun()
+}
+
+// Kill ends the job without a final report of its own: the RM killed the
+// application or told the AM to shut down.
+func (m *JobMaster) Kill() {
+	if !m.phase.Final() {
+		m.phase = PhaseKilled
+	}
+}
+
+// Fail ends the job for a reason outside the workers (the AM itself could
+// not go on), with no restart.
+func (m *JobMaster) Fail(cause string) []Action {
+	m.cfg.Restarts = m.restartsUsed
+	return m.fail(cause)
+}
+
+func (m *JobMaster) countIn(states ...WorkerState) int {
+	n := 0
+	for _, w := range m.workers {
+		for _, s := range states {
+			if w.state == s {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Phase is where the job stands.
+func (m *JobMaster) Phase() Phase { return m.phase }
+
+// Run counts the job's runs from 0.
+func (m *JobMaster) Run() int { return m.run }
+
+// Restarts is the number of restarts so far.
+func (m *JobMaster) Restarts() int { return m.restartsUsed }
+
+// LastFailure is the cause of the latest failed run, or "".
+func (m *JobMaster) LastFailure() string { return m.lastFailure }
+
+// AllRunningAt is when every worker of the current run had registered (zero
+// until then).
+func (m *JobMaster) AllRunningAt() time.Time { return m.allRunning }
+
+// WorkerInfo describes one worker of the current run.
+type WorkerInfo struct {
+	Index     int    `json:"index"`
+	State     string `json:"state"`
+	Container string `json:"container,omitempty"`
+	Node      string `json:"node,omitempty"`
+}
+
+// Workers lists the current run's workers by index.
+func (m *JobMaster) Workers() []WorkerInfo {
+	out := make([]WorkerInfo, len(m.workers))
+	for i, w := range m.workers {
+		out[i] = WorkerInfo{Index: w.index, State: w.state.String(), Container: w.container, Node: w.node}
+	}
+	return out
+}
+
+// Progress is the fraction of the current run's workers that finished.
+func (m *JobMaster) Progress() float32 {
+	if m.phase == PhaseSucceeded {
+		return 1
+	}
+	if len(m.workers) == 0 {
+		return 0
+	}
+	return float32(m.countIn(WorkerFinished)) / float32(len(m.workers))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
