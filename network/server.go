@@ -366,9 +366,9 @@ func (s *PartitionServer) Exchange(stream shufflepb.Shuffle_ExchangeServer) erro
 		err = werr
 	}
 	if err != nil {
-		err = fmt.Errorf("consumer %s: %w", c.peer, err)
+		err = fmt.Errorf("connection to consumer %s lost: %w", c.peer, err)
 	} else {
-		err = fmt.Errorf("consumer %s closed the connection", c.peer)
+		err = fmt.Errorf("consumer %s closed the connection before end of input", c.peer)
 	}
 	c.mu.Lock()
 	subs := c.list
