@@ -8,6 +8,14 @@
 // subtask i mod parallelism. Line splits follow Hadoop's LineRecordReader: a
 // split reads every line that starts before its end, and a split not at
 // offset 0 skips the line it starts in, which the previous split reads.
+//
+// A reader's checkpoint position is (split, byte offset of the next line) for
+// line formats and (file, block offset, records into the block) for Avro. A
+// restore needs the same input files and parallelism: the split plan depends
+// on both, and a restore against another plan fails with an error saying so.
+//
+// The sink publishes part files at end of input only, so it suits bounded
+// jobs; an unbounded job's output stays in hidden in-progress files.
 package file
 
 import (
