@@ -35,7 +35,9 @@ type JobSpec struct {
 	Staging string `json:"staging"`
 	// Resources lists the files of Staging to localize in every container
 	// (link name -> HDFS path, size, modification time in ms), so the AM can
-	// launch workers with the same files the client uploaded.
+	// launch workers with the same files the client uploaded. SpecFile
+	// itself is not listed (it cannot hold its own size and time): it is
+	// Staging + "/" + SpecFile, which the AM's container already has.
 	Resources []Resource `json:"resources"`
 
 	Parallelism    int   `json:"parallelism"`

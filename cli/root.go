@@ -63,7 +63,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
-	root.AddCommand(newRunCommand(stdout, stderr), newJobsCommand(stdout), newVersionCommand(stdout))
+	root.AddCommand(newRunCommand(stdout, stderr), newJobsCommand(stdout), newVersionCommand(stdout),
+		newSubmitCommand(stdout, stderr), newListCommand(stdout), newStatusCommand(stdout), newKillCommand(stdout, stderr))
 	return root
 }
 
