@@ -3,7 +3,6 @@ package state
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 
@@ -34,14 +33,37 @@ const (
 	restoreBatchSize = 4 << 20
 )
 
+// lsmFlushSize is the batch size (bytes of batch representation) at which a
+// backend commits its write batch. A commit costs a trip through Pebble's
+// commit pipeline (several µs) however small the batch, so committing every
+// write made each state update cost that; a few MiB amortize it to
+// nanoseconds. Larger batches make each lookup in the batch's skiplist
+// slower. Small entries (a counter is ~25 bytes of batch) exceed Pebble's
+// large-batch threshold (half the memtable, counting ~200 bytes of skiplist
+// node per entry) well below this size, so the commit hands the batch over as
+// a memtable of its own instead of inserting every entry into the current
+// one; measured, that is the cheaper path for read-modify-write state. A
+// variable so that tests can cross it often.
+var lsmFlushSize = 4 << 20
+
 // lsmBackend keeps state in a Pebble store on local disk, for state larger
 // than memory. It writes without a WAL or fsync: checkpoints, not the local
 // store, make state durable, and a failed task restores from a checkpoint
 // into a fresh directory.
+//
+// Every state write goes into one indexed batch, and every read goes through
+// it (batch.Get, batch.NewIter see the batch over the DB), so a write costs an
+// append and a skiplist insert; the batch is committed when it reaches
+// lsmFlushSize and before a snapshot.
 type lsmBackend struct {
-	reg registry
-	db  *pebble.DB
-	dir string
+	reg   registry
+	db    *pebble.DB
+	batch *pebble.Batch
+	// iters counts open iterators that run user code (Range): while one is
+	// open the batch is not committed, because a commit recycles the batch
+	// the iterator reads. The batch grows past lsmFlushSize instead.
+	iters int
+	dir   string
 	// ids maps each state ID in the store to its state name, from
 	// registrations and restored entries.
 	ids map[uint32]string
@@ -87,11 +109,39 @@ func NewLSM(dir string, kgs KeyGroupRange, maxParallelism int) (Backend, error) 
 	return &lsmBackend{
 		reg:         newRegistry(kgs, maxParallelism),
 		db:          db,
+		batch:       newLSMBatch(db),
 		dir:         dir,
 		ids:         map[uint32]string{},
 		restored:    map[uint32]bool{},
 		restoredSeq: map[string]uint64{},
 	}, nil
+}
+
+// newLSMBatch makes a write batch.
+func newLSMBatch(db *pebble.DB) *pebble.Batch {
+	return db.NewIndexedBatch()
+}
+
+// written is called after each state write: it commits the batch once it has
+// reached lsmFlushSize.
+func (b *lsmBackend) written() error {
+	if b.batch.Len() < lsmFlushSize || b.iters > 0 {
+		return nil
+	}
+	return b.flush()
+}
+
+// flush commits the write batch and starts a new one. It must not run while
+// an iterator over the batch is open.
+func (b *lsmBackend) flush() error {
+	if b.batch.Empty() {
+		return nil
+	}
+	if err := b.batch.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("lsm state backend %v: commit write batch: %w", b.reg.kgs, err)
+	}
+	b.batch.Reset()
+	return nil
 }
 
 // quietLogger drops Pebble's informational chatter (one line per flush and
@@ -153,12 +203,15 @@ func parseStoreKey(k []byte) (kg int, id uint32, key, uk []byte, err error) {
 
 // prefixEnd is the smallest key greater than every key starting with p.
 // Store keys start with a key group below 0x8000, so p is never all 0xff.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] != 0xff {
-			end[i]++
-			return end[:i+1]
+func prefixEnd(p []byte) []byte { return appendPrefixEnd(nil, p) }
+
+// appendPrefixEnd appends prefixEnd(p) to dst.
+func appendPrefixEnd(dst, p []byte) []byte {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] != 0xff {
+			dst = append(dst, p[:i+1]...)
+			dst[len(dst)-1]++
+			return dst
 		}
 	}
 	panic("state: prefixEnd of an all-0xff prefix")
@@ -168,6 +221,9 @@ func (b *lsmBackend) Restore(r SnapshotReader) error {
 	if len(b.reg.byName) > 0 {
 		return fmt.Errorf("restore lsm backend: states are already registered; restore must come first")
 	}
+	// Restore writes through its own unindexed batch (cheaper, and nothing
+	// reads it): no state is registered yet, so b.batch is empty and nothing
+	// it holds could be overtaken by these writes.
 	batch := b.db.NewBatch()
 	defer func() { batch.Close() }()
 	var key []byte
@@ -217,43 +273,48 @@ func (b *lsmBackend) takeRestored(name string) ([]Entry, error) {
 		return nil, nil
 	}
 	delete(b.restored, id)
-	it, err := b.db.NewIter(nil)
+	es, err := b.readRestored(name, id)
 	if err != nil {
 		return nil, fmt.Errorf("read restored state %q: %w", name, err)
 	}
+	// Delete after the iterator is closed, so that the writes may commit
+	// the batch.
+	for kg := b.reg.kgs.Start; kg < b.reg.kgs.End; kg++ {
+		lo := appendStorePrefix(nil, kg, id)
+		if err := b.batch.DeleteRange(lo, prefixEnd(lo), nil); err != nil {
+			return nil, fmt.Errorf("remove restored state %q from the store: %w", name, err)
+		}
+	}
+	if err := b.written(); err != nil {
+		return nil, fmt.Errorf("remove restored state %q from the store: %w", name, err)
+	}
+	return es, nil
+}
+
+// readRestored copies state id's entries out of the store.
+func (b *lsmBackend) readRestored(name string, id uint32) ([]Entry, error) {
+	it, err := b.batch.NewIter(nil)
+	if err != nil {
+		return nil, err
+	}
 	defer it.Close()
-	batch := b.db.NewBatch()
-	defer batch.Close()
 	var es []Entry
 	for kg := b.reg.kgs.Start; kg < b.reg.kgs.End; kg++ {
 		lo := appendStorePrefix(nil, kg, id)
 		hi := prefixEnd(lo)
-		found := false
 		for it.SeekGE(lo); it.Valid() && bytes.Compare(it.Key(), hi) < 0; it.Next() {
 			_, _, key, uk, err := parseStoreKey(it.Key())
 			if err != nil {
-				return nil, fmt.Errorf("read restored state %q: %w", name, err)
+				return nil, err
 			}
 			val, err := it.ValueAndErr()
 			if err != nil {
-				return nil, fmt.Errorf("read restored state %q: %w", name, err)
-			}
-			es = append(es, copyEntry(Entry{KeyGroup: kg, State: name, Key: key, UserKey: uk, Value: val}))
-			found = true
-		}
-		if found {
-			if err := batch.DeleteRange(lo, hi, nil); err != nil {
 				return nil, err
 			}
+			es = append(es, copyEntry(Entry{KeyGroup: kg, State: name, Key: key, UserKey: uk, Value: val}))
 		}
 	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("read restored state %q: %w", name, err)
-	}
-	if err := batch.Commit(pebble.NoSync); err != nil {
-		return nil, fmt.Errorf("remove restored state %q from the store: %w", name, err)
-	}
-	return es, nil
+	return es, it.Error()
 }
 
 func (b *lsmBackend) Snapshot(w SnapshotWriter) error {
@@ -262,7 +323,15 @@ func (b *lsmBackend) Snapshot(w SnapshotWriter) error {
 		return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
 	}
 	m := newRunMerger(w, runs)
-	it, err := b.db.NewIter(nil)
+	// Commit what is buffered so the snapshot iterates the DB alone, not a
+	// merge of it with a large batch. An iterator over the batch sees both,
+	// so the snapshot is correct even when an open Range holds the commit off.
+	if b.iters == 0 {
+		if err := b.flush(); err != nil {
+			return fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	it, err := b.batch.NewIter(nil)
 	if err != nil {
 		return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
 	}
@@ -297,6 +366,9 @@ func (b *lsmBackend) Close() error {
 	if b.db == nil {
 		return nil
 	}
+	// The batch is dropped, not committed: Close removes the store anyway.
+	b.batch.Close()
+	b.batch = nil
 	err := b.db.Close()
 	b.db = nil
 	b.reg = registry{kgs: b.reg.kgs, maxParallelism: b.reg.maxParallelism}
@@ -318,6 +390,10 @@ type lsmKeyed[K comparable] struct {
 	id   uint32
 	key  []byte // store key under construction
 	val  []byte // value encoding under construction
+	// lo and hi are iterator bounds, reused by the reads that run no user
+	// code; an iterator reads its bounds until it is closed, so Range, which
+	// may run a nested read of this state, makes its own.
+	lo, hi []byte
 }
 
 func newLSMKeyed[K comparable](b *lsmBackend, kc *KeyContext[K], name string, k kind) (lsmKeyed[K], error) {
@@ -345,14 +421,16 @@ func (s *lsmKeyed[K]) errorf(op string, err error) error {
 	return fmt.Errorf("state %q key %v: %s: %w", s.name, s.kc.key, op, err)
 }
 
-// bounds returns the range of store keys holding the current key's entries;
-// the slices are fresh because an iterator keeps its bounds.
+// bounds sets s.lo and s.hi to the range of store keys holding the current
+// key's entries.
 func (s *lsmKeyed[K]) bounds() (lo, hi []byte, err error) {
 	p, err := s.storeKey()
 	if err != nil {
 		return nil, nil, err
 	}
-	return bytes.Clone(p), prefixEnd(p), nil
+	s.lo = append(s.lo[:0], p...)
+	s.hi = appendPrefixEnd(s.hi[:0], p)
+	return s.lo, s.hi, nil
 }
 
 func (s *lsmKeyed[K]) deleteAll() error {
@@ -360,8 +438,33 @@ func (s *lsmKeyed[K]) deleteAll() error {
 	if err != nil {
 		return err
 	}
-	if err := s.b.db.DeleteRange(lo, hi, pebble.NoSync); err != nil {
+	if err := s.b.batch.DeleteRange(lo, hi, nil); err != nil {
 		return s.errorf("clear", err)
+	}
+	if err := s.b.written(); err != nil {
+		return s.errorf("clear", err)
+	}
+	return nil
+}
+
+// set writes k=v into the batch.
+func (s *lsmKeyed[K]) set(op string, k, v []byte) error {
+	if err := s.b.batch.Set(k, v, nil); err != nil {
+		return s.errorf(op, err)
+	}
+	if err := s.b.written(); err != nil {
+		return s.errorf(op, err)
+	}
+	return nil
+}
+
+// delete removes k through the batch.
+func (s *lsmKeyed[K]) delete(op string, k []byte) error {
+	if err := s.b.batch.Delete(k, nil); err != nil {
+		return s.errorf(op, err)
+	}
+	if err := s.b.written(); err != nil {
+		return s.errorf(op, err)
 	}
 	return nil
 }
@@ -377,13 +480,14 @@ func (s *lsmValue[K, V]) Value() (V, bool, error) {
 	if err != nil {
 		return zero, false, err
 	}
-	raw, closer, err := s.b.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
+	raw, closer, err := s.b.batch.Get(k)
+	if err == pebble.ErrNotFound {
 		return zero, false, nil
 	}
 	if err != nil {
 		return zero, false, s.errorf("read", err)
 	}
+	// Decode before Close: raw is only valid until then.
 	v, err := decodeWhole(s.vc, raw)
 	closer.Close()
 	if err != nil {
@@ -398,10 +502,7 @@ func (s *lsmValue[K, V]) Update(v V) error {
 		return err
 	}
 	s.val = s.vc.Append(s.val[:0], v)
-	if err := s.b.db.Set(k, s.val, pebble.NoSync); err != nil {
-		return s.errorf("write", err)
-	}
-	return nil
+	return s.set("write", k, s.val)
 }
 
 func (s *lsmValue[K, V]) Clear() error {
@@ -409,10 +510,7 @@ func (s *lsmValue[K, V]) Clear() error {
 	if err != nil {
 		return err
 	}
-	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
-		return s.errorf("clear", err)
-	}
-	return nil
+	return s.delete("clear", k)
 }
 
 type lsmList[K comparable, V any] struct {
@@ -425,7 +523,7 @@ func (s *lsmList[K, V]) Get() ([]V, error) {
 	if err != nil {
 		return nil, err
 	}
-	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := s.b.batch.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, s.errorf("read", err)
 	}
@@ -456,10 +554,7 @@ func (s *lsmList[K, V]) Add(v V) error {
 	s.key = appendListSeq(k, s.b.seq)
 	s.b.seq++
 	s.val = s.vc.Append(s.val[:0], v)
-	if err := s.b.db.Set(s.key, s.val, pebble.NoSync); err != nil {
-		return s.errorf("add", err)
-	}
-	return nil
+	return s.set("add", s.key, s.val)
 }
 
 func (s *lsmList[K, V]) Update(vs []V) error {
@@ -467,8 +562,7 @@ func (s *lsmList[K, V]) Update(vs []V) error {
 	if err != nil {
 		return err
 	}
-	batch := s.b.db.NewBatch()
-	defer batch.Close()
+	batch := s.b.batch
 	if err := batch.DeleteRange(lo, hi, nil); err != nil {
 		return s.errorf("update", err)
 	}
@@ -480,7 +574,7 @@ func (s *lsmList[K, V]) Update(vs []V) error {
 			return s.errorf("update", err)
 		}
 	}
-	if err := batch.Commit(pebble.NoSync); err != nil {
+	if err := s.b.written(); err != nil {
 		return s.errorf("update", err)
 	}
 	return nil
@@ -510,8 +604,8 @@ func (s *lsmMap[K, UK, UV]) Get(uk UK) (UV, bool, error) {
 	if err != nil {
 		return zero, false, err
 	}
-	raw, closer, err := s.b.db.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
+	raw, closer, err := s.b.batch.Get(k)
+	if err == pebble.ErrNotFound {
 		return zero, false, nil
 	}
 	if err != nil {
@@ -531,10 +625,7 @@ func (s *lsmMap[K, UK, UV]) Put(uk UK, uv UV) error {
 		return err
 	}
 	s.val = s.uvc.Append(s.val[:0], uv)
-	if err := s.b.db.Set(k, s.val, pebble.NoSync); err != nil {
-		return s.errorf("put", err)
-	}
-	return nil
+	return s.set("put", k, s.val)
 }
 
 func (s *lsmMap[K, UK, UV]) Remove(uk UK) error {
@@ -542,22 +633,30 @@ func (s *lsmMap[K, UK, UV]) Remove(uk UK) error {
 	if err != nil {
 		return err
 	}
-	if err := s.b.db.Delete(k, pebble.NoSync); err != nil {
-		return s.errorf("remove", err)
-	}
-	return nil
+	return s.delete("remove", k)
 }
 
+// Range iterates a view of the map taken when it starts (a Pebble batch
+// iterator sees the writes made before it was opened, none after), so writes
+// fn makes to other states, or against the rule to this one, do not change
+// what it visits. While it runs the write batch is not committed.
 func (s *lsmMap[K, UK, UV]) Range(fn func(UK, UV) error) error {
-	lo, hi, err := s.bounds()
+	p, err := s.storeKey()
 	if err != nil {
 		return err
 	}
-	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	// Own bounds: fn may read this state, which reuses s.lo and s.hi.
+	lo := bytes.Clone(p)
+	hi := prefixEnd(p)
+	it, err := s.b.batch.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return s.errorf("read", err)
 	}
-	defer it.Close()
+	s.b.iters++
+	defer func() {
+		it.Close()
+		s.b.iters--
+	}()
 	for it.First(); it.Valid(); it.Next() {
 		uk, err := decodeWhole(s.ukc, it.Key()[len(lo):])
 		if err != nil {
@@ -586,7 +685,7 @@ func (s *lsmMap[K, UK, UV]) IsEmpty() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	it, err := s.b.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := s.b.batch.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return false, s.errorf("read", err)
 	}
