@@ -98,6 +98,11 @@ container_pids() { # processes whose working dir is inside the NodeManagers' dir
   return 0
 }
 
+new_log() { # service: keep the previous run's log as <service>.log.1
+  [[ -f $LOGS/$1.log ]] && mv -f "$LOGS/$1.log" "$LOGS/$1.log.1"
+  : >"$LOGS/$1.log"
+}
+
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 log_tail() { # service
@@ -181,7 +186,7 @@ start_hadoop() {
   check_ports_free hadoop
   rm -rf "$DIR/hadoop" "$CONF"
   mkdir -p "$DIR/hadoop" "$CONF"
-  : >"$LOGS/hadoop.log"
+  new_log hadoop
   say "starting HDFS + YARN (NameNode 127.0.0.1:$NN_PORT, RM 127.0.0.1:$RM_PORT, $NM_COUNT NodeManagers)"
   launch hadoop "$DIR/hadoop" \
     -Xmx"$HADOOP_HEAP" -Xms256m -XX:+UseSerialGC -XX:CICompilerCount=2 \
@@ -199,7 +204,7 @@ start_kafka() {
   check_ports_free kafka
   rm -rf "$DIR/kafka"
   mkdir -p "$DIR/kafka/data"
-  : >"$LOGS/kafka.log"
+  new_log kafka
   cat >"$DIR/kafka/server.properties" <<EOF
 # Written by integration/cluster/cluster.sh: one KRaft node, broker + controller.
 process.roles=broker,controller
@@ -253,7 +258,7 @@ start_metastore() {
   [[ -n $defaultfs ]] || die "no fs.defaultFS in $CONF/core-site.xml: HDFS must be up before the metastore"
   rm -rf "$DIR/metastore"
   mkdir -p "$DIR/metastore/conf"
-  : >"$LOGS/metastore.log"
+  new_log metastore
   cat >"$DIR/metastore/conf/metastore-site.xml" <<EOF
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Written by integration/cluster/cluster.sh. -->
@@ -376,6 +381,7 @@ stop_service() { # service grace-seconds
   # Remember the whole tree (for hadoop: YARN containers) before the parent goes.
   mapfile -t kids < <(descendants "$pid")
   say "stopping $svc (pid $pid)"
+  local t0=$SECONDS
   kill -TERM "$pid" 2>/dev/null || true
   while [[ -n $(pid_of "$svc") ]] && ((waited < grace * 5)); do
     sleep 0.2
@@ -390,6 +396,7 @@ stop_service() { # service grace-seconds
     [[ -d /proc/$k ]] && kill -KILL "$k" 2>/dev/null || true
   done
   rm -f "$PIDS/$svc.pid"
+  say "$svc stopped in $((SECONDS - t0))s"
 }
 
 cmd_down() {

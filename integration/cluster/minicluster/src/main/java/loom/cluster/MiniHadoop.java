@@ -10,7 +10,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.CountDownLatch;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataInputStream;
@@ -158,6 +157,9 @@ public final class MiniHadoop {
     yconf.setBoolean(YarnConfiguration.NM_VMEM_CHECK_ENABLED, false);
     // Keep finished containers' dirs and logs a while, for debugging.
     yconf.setInt(YarnConfiguration.DEBUG_NM_DELETE_DELAY_SEC, 600);
+    // Kill containers quickly (SIGTERM, then SIGKILL after 250 ms) on app kill and NM stop.
+    yconf.setLong(YarnConfiguration.NM_SLEEP_DELAY_BEFORE_SIGKILL_MS, 250);
+    yconf.setLong(YarnConfiguration.NM_PROCESS_KILL_WAIT_MS, 1000);
     yconf.setInt(YarnConfiguration.RM_AM_MAX_ATTEMPTS, 2);
     // Fewer threads on a 2-core machine.
     yconf.setInt(YarnConfiguration.RM_CLIENT_THREAD_COUNT, 4);
@@ -181,7 +183,9 @@ public final class MiniHadoop {
     Configuration live = yarn.getConfig();
     log("YARN up: RM " + live.get(YarnConfiguration.RM_ADDRESS) + ", " + nmCount + " NodeManagers registered");
 
-    CountDownLatch stopped = new CountDownLatch(1);
+    // On SIGTERM: stop YARN (which kills its containers) and HDFS, each within
+    // a time budget, then halt. The data is thrown away at the next start, so a
+    // slow graceful stop buys nothing; cluster.sh kills any container left.
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       log("stopping YARN and HDFS");
       try {
@@ -189,26 +193,40 @@ public final class MiniHadoop {
       } catch (IOException ignored) {
         // best effort
       }
-      try {
-        yarn.stop();
-      } catch (Throwable t) {
-        log("YARN stop: " + t);
-      }
-      try {
-        dfs.shutdown();
-      } catch (IllegalStateException t) {
-        // MiniDFSCluster removes its own shutdown hook, which a running hook may not do; it is stopped.
-      } catch (Throwable t) {
-        log("HDFS stop: " + t);
-      }
+      runWithin("YARN stop", 6_000, yarn::stop);
+      runWithin("HDFS stop", 4_000, () -> dfs.shutdown());
       log("stopped");
-      stopped.countDown();
+      System.out.flush();
+      Runtime.getRuntime().halt(0);
     }, "loom-minihadoop-stop"));
 
     writeClientConf(confDir, defaultFS, live, nnHttp, minAlloc, nmMem, nmVcores);
     Files.writeString(ready.toPath(), defaultFS + "\n", StandardCharsets.UTF_8);
     log("ready: client configuration in " + confDir);
-    stopped.await();
+    Thread.currentThread().join(); // serve until SIGTERM
+  }
+
+  /** Runs a stop action in its own thread and gives up waiting after ms milliseconds. */
+  private static void runWithin(String what, long ms, Runnable action) {
+    Thread t = new Thread(() -> {
+      try {
+        action.run();
+      } catch (IllegalStateException e) {
+        // MiniDFSCluster removes its own shutdown hook, which is refused while hooks run.
+      } catch (Throwable e) {
+        log(what + ": " + e);
+      }
+    }, "loom-" + what.replace(' ', '-'));
+    t.setDaemon(true);
+    t.start();
+    try {
+      t.join(ms);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    if (t.isAlive()) {
+      log(what + ": not done after " + ms + " ms, going on");
+    }
   }
 
   /** Writes, reads back and deletes a small file, so that "ready" means HDFS accepts writes. */
