@@ -1,0 +1,204 @@
+package am
+
+import (
+	"encoding/json"
+	"errors"
+	"html/template"
+	"log"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/loom-yarn/loom/am/proto/controlpb"
+	"github.com/loom-yarn/loom/metrics"
+	"github.com/loom-yarn/loom/runtime"
+)
+
+// JobStatus is what the AM's /status endpoint serves: the job's state, its
+// workers and subtasks with their counters, and how long each step took.
+type JobStatus struct {
+	Job         string          `json:"job"`
+	State       string          `json:"state"`
+	Plan        string          `json:"plan,omitempty"`
+	Run         int             `json:"run"`
+	Restarts    int             `json:"restarts"`
+	Progress    float32         `json:"progress"`
+	Diagnostics string          `json:"diagnostics,omitempty"`
+	LastFailure string          `json:"lastFailure,omitempty"`
+	Errors      []string        `json:"errors,omitempty"`
+	RecordsIn   int64           `json:"recordsIn"`
+	RecordsOut  int64           `json:"recordsOut"`
+	Workers     []WorkerStatus  `json:"workers"`
+	Subtasks    []SubtaskStatus `json:"subtasks"`
+	// Timings are seconds since the application was submitted.
+	Timings Timings `json:"timings"`
+
+	submitted time.Time
+}
+
+// Timings are seconds from submission to each step (0: not reached).
+type Timings struct {
+	Registered        float64 `json:"amRegistered"`
+	AllWorkersRunning float64 `json:"allWorkersRunning"`
+	Finished          float64 `json:"finished"`
+}
+
+// WorkerStatus is a worker of the current run.
+type WorkerStatus struct {
+	WorkerInfo
+	RecordsIn    int64 `json:"recordsIn"`
+	RecordsOut   int64 `json:"recordsOut"`
+	RunningTasks int32 `json:"runningTasks"`
+	TotalTasks   int32 `json:"totalTasks"`
+}
+
+// SubtaskStatus is one subtask as its worker last reported it.
+type SubtaskStatus struct {
+	Chain           string `json:"chain"`
+	Name            string `json:"name"`
+	Index           int32  `json:"index"`
+	Worker          int    `json:"worker"`
+	Running         bool   `json:"running"`
+	RecordsIn       int64  `json:"recordsIn"`
+	RecordsOut      int64  `json:"recordsOut"`
+	BackpressuredMS int64  `json:"backpressuredMs"`
+}
+
+// statusBoard holds the status the HTTP handlers read while the loop
+// writes it.
+type statusBoard struct {
+	mu    sync.Mutex
+	s     JobStatus
+	beats map[int]*controlpb.HeartbeatRequest // by worker index, current run
+}
+
+func newStatusBoard(submitted time.Time) *statusBoard {
+	return &statusBoard{s: JobStatus{State: "STARTING", submitted: submitted}, beats: map[int]*controlpb.HeartbeatRequest{}}
+}
+
+func (b *statusBoard) update(f func(*JobStatus)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f(&b.s)
+}
+
+func (b *statusBoard) heartbeat(worker int, hb *controlpb.HeartbeatRequest) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.beats[worker] = hb
+}
+
+func (b *statusBoard) clearWorkers() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	clear(b.beats)
+}
+
+// get returns a copy of the status with the latest heartbeats folded in.
+func (b *statusBoard) get() JobStatus {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.s
+	s.Workers = append([]WorkerStatus(nil), b.s.Workers...)
+	s.Errors = append([]string(nil), b.s.Errors...)
+	s.Subtasks = nil
+	s.RecordsIn, s.RecordsOut = 0, 0
+	for i := range s.Workers {
+		hb := b.beats[s.Workers[i].Index]
+		if hb == nil {
+			continue
+		}
+		w := &s.Workers[i]
+		w.RecordsIn, w.RecordsOut, w.RunningTasks, w.TotalTasks = hb.GetRecordsIn(), hb.GetRecordsOut(), hb.GetRunningTasks(), hb.GetTotalTasks()
+		s.RecordsIn += w.RecordsIn
+		s.RecordsOut += w.RecordsOut
+		for _, st := range hb.GetSubtasks() {
+			s.Subtasks = append(s.Subtasks, SubtaskStatus{Chain: st.GetChain(), Name: st.GetName(), Index: st.GetIndex(), Worker: w.Index,
+				Running: st.GetRunning(), RecordsIn: st.GetRecordsIn(), RecordsOut: st.GetRecordsOut(), BackpressuredMS: st.GetBackpressuredMs()})
+		}
+	}
+	sort.Slice(s.Subtasks, func(i, j int) bool {
+		if s.Subtasks[i].Name != s.Subtasks[j].Name {
+			return s.Subtasks[i].Name < s.Subtasks[j].Name
+		}
+		return s.Subtasks[i].Index < s.Subtasks[j].Index
+	})
+	return s
+}
+
+// taskMetrics turns the latest heartbeats into runtime metrics for the
+// Prometheus collector: one operator per reported chain subtask.
+func (b *statusBoard) taskMetrics() []*runtime.TaskMetrics {
+	s := b.get()
+	out := make([]*runtime.TaskMetrics, 0, len(s.Subtasks))
+	for _, st := range s.Subtasks {
+		tm := &runtime.TaskMetrics{Task: st.Name, Subtask: int(st.Index)}
+		tm.BackpressuredNanos.Store(st.BackpressuredMS * int64(time.Millisecond))
+		tm.Watermark.Store(runtime.NoTimestamp)
+		op := &runtime.OperatorMetrics{Operator: st.Name, Subtask: int(st.Index)}
+		op.RecordsIn.Store(st.RecordsIn)
+		op.RecordsOut.Store(st.RecordsOut)
+		tm.Operators = []*runtime.OperatorMetrics{op}
+		out = append(out, tm)
+	}
+	return out
+}
+
+// serveStatus serves the status page (/), its JSON (/status) and the
+// Prometheus metrics (/metrics) on ln until the returned server is closed.
+func serveStatus(ln net.Listener, b *statusBoard, lg *log.Logger) *http.Server {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(metrics.NewCollector("loom", b.taskMetrics))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: lg, ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(b.get())
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := statusPage.Execute(w, b.get()); err != nil {
+			lg.Printf("status page: %v", err)
+		}
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			lg.Printf("status server: %v", err)
+		}
+	}()
+	return srv
+}
+
+var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>loom job {{.Job}}</title>
+<meta http-equiv="refresh" content="2">
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.err{color:#a00}</style>
+</head><body>
+<h1>loom job {{.Job}}: {{.State}}</h1>
+<p>{{.Plan}} &middot; run {{.Run}}, {{.Restarts}} restart(s) &middot; progress {{printf "%.2f" .Progress}} &middot;
+records in {{.RecordsIn}}, out {{.RecordsOut}} &middot; <a href="status">JSON</a> &middot; <a href="metrics">metrics</a></p>
+{{if .Diagnostics}}<p><b>Diagnostics:</b> {{.Diagnostics}}</p>{{end}}
+{{range .Errors}}<p class="err">{{.}}</p>{{end}}
+<p>Since submission: AM registered {{printf "%.2f" .Timings.Registered}}s, all workers running {{printf "%.2f" .Timings.AllWorkersRunning}}s, finished {{printf "%.2f" .Timings.Finished}}s</p>
+<h2>Workers</h2>
+<table><tr><th>#</th><th>state</th><th>container</th><th>node</th><th>tasks</th><th>records in</th><th>records out</th></tr>
+{{range .Workers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.Container}}</td><td>{{.Node}}</td><td>{{.RunningTasks}}/{{.TotalTasks}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td></tr>
+{{end}}</table>
+<h2>Subtasks</h2>
+<table><tr><th>chain</th><th>subtask</th><th>worker</th><th>running</th><th>records in</th><th>records out</th><th>backpressure ms</th></tr>
+{{range .Subtasks}}<tr><td>{{.Name}}</td><td>{{.Index}}</td><td>{{.Worker}}</td><td>{{.Running}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td><td>{{.BackpressuredMS}}</td></tr>
+{{end}}</table>
+</body></html>
+`))
