@@ -25,7 +25,7 @@ demo: build
 	./scripts/demo.sh
 
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./bench/...
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./bench/...
 
 clean:
 	rm -rf $(BIN)
