@@ -226,6 +226,12 @@ func (m *master) setup(dir, amAddress string) (*JobSpec, error) {
 	if err := engine.Prepare(job.Graph, true); err != nil {
 		return spec, fmt.Errorf("prepare job %s: %w", spec.Job, err)
 	}
+	// The spec is not among its own Resources: the AM adds it, as HDFS has it.
+	specRes, err := stagedFile(spec.Staging, SpecFile)
+	if err != nil {
+		return spec, err
+	}
+	spec.Resources = append(spec.Resources, specRes)
 	creds, err := ContainerCredentials()
 	if err != nil {
 		return spec, fmt.Errorf("read the AM container's credentials: %w", err)
@@ -438,6 +444,21 @@ func (m *master) deleteStaging(spec *JobSpec) {
 	case <-time.After(10 * time.Second):
 		m.log.Printf("delete staging directory %s: no answer from HDFS within 10s", spec.Staging)
 	}
+}
+
+// stagedFile describes the file name of the staging directory as a
+// container resource.
+func stagedFile(staging, name string) (Resource, error) {
+	uri := strings.TrimSuffix(staging, "/") + "/" + name
+	fsys, p, err := hdfs.For(uri)
+	if err != nil {
+		return Resource{}, fmt.Errorf("staged %s: %w", name, err)
+	}
+	fi, err := fsys.Stat(p)
+	if err != nil {
+		return Resource{}, fmt.Errorf("staged %s: %w", name, err)
+	}
+	return Resource{Name: name, Path: uri, Size: fi.Size(), Timestamp: fi.ModTime().UnixMilli()}, nil
 }
 
 // submitTime is when the client submitted the application (the NodeManager

@@ -64,7 +64,8 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
 	root.AddCommand(newRunCommand(stdout, stderr), newJobsCommand(stdout), newVersionCommand(stdout),
-		newSubmitCommand(stdout, stderr), newListCommand(stdout), newStatusCommand(stdout), newKillCommand(stdout, stderr))
+		newSubmitCommand(stdout, stderr), newListCommand(stdout), newStatusCommand(stdout), newKillCommand(stdout, stderr),
+		newAMCommand(stderr), newWorkerCommand(stderr))
 	return root
 }
 
