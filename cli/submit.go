@@ -356,11 +356,11 @@ func checkBinary(p string) error {
 		return fmt.Errorf("job binary: %w", err)
 	}
 	defer f.Close()
+	const fix = "build it with GOOS=linux GOARCH=amd64 and pass it with --binary"
 	var head [4]byte
 	if _, err := io.ReadFull(f, head[:]); err != nil {
-		return fmt.Errorf("job binary %s: too short to be an executable (%v)", p, err)
+		return fmt.Errorf("job binary %s: too short to be an executable (%v): %s", p, err, fix)
 	}
-	const fix = "build it with GOOS=linux GOARCH=amd64 and pass it with --binary"
 	switch {
 	case bytes.Equal(head[:], []byte{0x7f, 'E', 'L', 'F'}):
 	case bytes.Equal(head[:2], []byte("MZ")):
@@ -782,7 +782,9 @@ func reportOutcome(appID, queue string, rep *yarnpb.ApplicationReportProto) erro
 	if diag == "" || diag == "N/A" {
 		diag = "YARN gave no diagnostics"
 	}
-	if queue != "" && strings.Contains(strings.ToLower(diag), "queue") && rep.GetCurrentApplicationAttemptId() == nil {
+	// The RM rejects a bad queue before any attempt starts, so the start of
+	// an attempt's diagnostics never names the queue.
+	if queue != "" && st == yarnpb.YarnApplicationStateProto_FAILED && strings.Contains(strings.ToLower(diag), "queue") && !strings.Contains(diag, "appattempt_") {
 		return fmt.Errorf("%s was rejected by YARN for queue %q: %s (choose an existing queue with --queue)", appID, queue, diag)
 	}
 	return fmt.Errorf("%s ended %s (final status %s): %s; logs: `yarn logs -applicationId %s`",
