@@ -26,6 +26,7 @@ import (
 //	contains FILE TEXT   FILE contains TEXT
 //	same DIR1 DIR2       the two outputs have the same sorted lines
 //	exists PATH / ! exists PATH
+//	env NAME=VALUE       sets an environment variable for the rest of the script
 func TestScripts(t *testing.T) {
 	scripts, _ := filepath.Glob("testdata/*.txt")
 	if len(scripts) == 0 {
@@ -137,6 +138,12 @@ func runScript(t *testing.T, script string) {
 			if len(la) == 0 || strings.Join(la, "\n") != strings.Join(lb, "\n") {
 				t.Fatalf("%s: outputs of %s (%d lines) and %s (%d lines) differ", where, a, len(la), b, len(lb))
 			}
+		case "env":
+			name, value, ok := strings.Cut(arg, "=")
+			if !ok || name == "" {
+				t.Fatalf("%s: env wants NAME=VALUE, got %q", where, arg)
+			}
+			t.Setenv(name, value)
 		case "exists":
 			_, err := os.Stat(arg)
 			if (err == nil) == neg {

@@ -904,7 +904,7 @@ func newStatusCommand(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status APP_ID",
 		Short: "Show a YARN application's state; exit 0 while it runs or when it SUCCEEDED",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneAppID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := yarn.ParseApplicationID(args[0])
 			if err != nil {
@@ -971,7 +971,7 @@ func newKillCommand(stdout, stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:   "kill APP_ID",
 		Short: "Kill a YARN application and wait until YARN reports it KILLED",
-		Args:  cobra.ExactArgs(1),
+		Args:  oneAppID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := yarn.ParseApplicationID(args[0])
 			if err != nil {
@@ -985,6 +985,14 @@ func newKillCommand(stdout, stderr io.Writer) *cobra.Command {
 			return killApplication(cmd.Context(), rm, id, args[0], ycfg.RMAddress, source, stdout, stderr)
 		},
 	}
+}
+
+// oneAppID checks that status and kill got exactly one argument.
+func oneAppID(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return usageError{fmt.Errorf("%s needs one application id (loom list shows them), got %d arguments", cmd.CommandPath(), len(args))}
+	}
+	return nil
 }
 
 // killTimeout bounds how long loom kill waits for YARN to finish the kill.
