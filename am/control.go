@@ -31,7 +31,7 @@ func NewControlServer(secret string) *grpc.Server {
 	check := func(ctx context.Context) error {
 		md, _ := metadata.FromIncomingContext(ctx)
 		got := md.Get(SecretMetadata)
-		if len(got) == 0 {
+		if len(got) == 0 || (len(got) == 1 && got[0] == "") {
 			return status.Error(codes.Unauthenticated, "no application secret: only containers launched by this job's ApplicationMaster (with "+EnvSecret+" set) may call it")
 		}
 		if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte(secret)) != 1 {
