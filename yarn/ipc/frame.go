@@ -43,7 +43,12 @@ func preamble(auth byte) []byte {
 
 // requestHeader builds the RpcRequestHeaderProto of one packet. rpcKind and
 // rpcOp are always set explicitly: the server rejects a header without them.
+// clientId is a required field for the server: an empty one (SASL) must
+// still be present, so nil becomes an empty, non-nil slice.
 func requestHeader(callID, retry int32, clientID []byte) *commonpb.RpcRequestHeaderProto {
+	if clientID == nil {
+		clientID = []byte{}
+	}
 	return &commonpb.RpcRequestHeaderProto{
 		RpcKind:    commonpb.RpcKindProto_RPC_PROTOCOL_BUFFER.Enum(),
 		RpcOp:      commonpb.RpcRequestHeaderProto_RPC_FINAL_PACKET.Enum(),
