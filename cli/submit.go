@@ -766,7 +766,7 @@ func (f *follower) detachedError(err error) error {
 func (f *follower) outcome(rep *yarnpb.ApplicationReportProto) error {
 	err := reportOutcome(f.appID, f.queue, rep)
 	if err == nil {
-		fmt.Fprintf(f.stdout, "%s %s with final status %s\n", f.appID, rep.GetYarnApplicationState(), rep.GetFinalApplicationStatus())
+		fmt.Fprintf(f.stdout, "%s %s with final status %s\n", f.appID, rep.GetYarnApplicationState(), finalName(rep.GetFinalApplicationStatus()))
 	}
 	return err
 }
