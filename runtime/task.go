@@ -261,6 +261,10 @@ func (t *Task) runInput(ctx context.Context) error {
 		if err := t.serveMail(ctx, false, 0); err != nil {
 			return err
 		}
+		if err := t.Gate.Err(); err != nil {
+			// A remote input channel failed: nothing more will arrive on it.
+			return err
+		}
 		ch, e, ok := t.Gate.Poll(t.blocked)
 		if !ok {
 			// Input drained: send partial batches now rather than hold them.
