@@ -125,7 +125,7 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("register with the ResourceManager at %s: %w", ycfg.SchedulerAddress, err)
 	}
 	board.update(func(s *JobStatus) { s.Timings.Registered = sinceSubmit(submitted) })
-	lg.Printf("registered with the ResourceManager at %s; tracking URL %s, control service on port %d", ycfg.SchedulerAddress, trackingURL, ctlPort)
+	lg.Printf("registered with the ResourceManager at %s, %.2fs after submission; tracking URL %s, control service on port %d", ycfg.SchedulerAddress, sinceSubmit(submitted), trackingURL, ctlPort)
 
 	m := &master{
 		opts: opts, log: lg, board: board, amrm: amrm, trackingURL: trackingURL,
@@ -169,7 +169,7 @@ func Run(ctx context.Context, opts Options) error {
 			status = yarnpb.FinalApplicationStatusProto_APP_SUCCEEDED
 		}
 		diag := "loom job " + spec.Job + ": " + final.Diagnostics
-		lg.Printf("job %s: %s", final.Status, diag)
+		lg.Printf("job %s, %.2fs after submission: %s", final.Status, sinceSubmit(submitted), diag)
 		return m.finish(status, diag)
 	case errors.Is(loopErr, errRMShutdown) || ctx.Err() != nil:
 		lg.Printf("killed (%v): stopping without unregistering; YARN stops the workers", context.Cause(ctx))

@@ -212,6 +212,7 @@ func TestYARNGrepJob(t *testing.T) {
 		t.Fatalf("grep: %v", err)
 	}
 
+	loomBinary(t) // built before the clock starts
 	start := time.Now()
 	code, out := runLoom(t, 3*time.Minute, "submit", "grep", "--input", "hdfs://"+dir+"/in", "--pattern", "ERROR|WARN.*took 1[0-9]ms",
 		"--output", "hdfs://"+dir+"/out", "-p", "4", "--slots-per-worker", "2", "--worker-memory", "256", "--am-memory", "256")
@@ -257,13 +258,16 @@ func TestYARNGrepJob(t *testing.T) {
 	}
 
 	// Figures: seconds since submission, from the AM's log.
-	reg := regexp.MustCompile(`all (\d+) workers running, ([\d.]+)s after submission`).FindStringSubmatch(amLog)
-	running := "?"
-	if reg != nil {
-		running = reg[2]
+	figure := func(re string) string {
+		if m := regexp.MustCompile(re).FindStringSubmatch(amLog); m != nil {
+			return m[1] + "s"
+		}
+		t.Errorf("AM log lacks %q:\n%s", re, amLog)
+		return "?"
 	}
-	t.Logf("grep on YARN: %d input lines, %d matching; submit -> all workers running %ss; submit -> loom submit returned %.2fs",
-		40000, len(sortedLines(got)), running, elapsed.Seconds())
+	t.Logf("grep on YARN, %d input lines, %d matching: submit -> AM registered %s -> all workers running %s -> job finished %s; loom submit returned after %.2fs",
+		40000, len(sortedLines(got)), figure(`, ([\d.]+)s after submission; tracking URL`), figure(`workers running, ([\d.]+)s after submission`),
+		figure(`job SUCCEEDED, ([\d.]+)s after submission`), elapsed.Seconds())
 }
 
 // TestYARNJobUserFunctionFails: a job whose user function returns an error
