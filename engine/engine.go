@@ -54,6 +54,23 @@ type Options struct {
 	// Prepared says the job's once-per-job Prepare hooks already ran
 	// elsewhere (the ApplicationMaster prepares; its workers do not).
 	Prepared bool
+	// Shuffle connects this process's subtasks to those of other processes
+	// of the same job; nil refuses edges that would cross processes.
+	Shuffle *Shuffle
+}
+
+// Shuffle is how a worker's subtasks reach the subtasks other workers run:
+// producers write to this process's partition server, consumers read
+// through the partition client from the producers' servers.
+type Shuffle struct {
+	Server *network.PartitionServer
+	Client *network.PartitionClient
+	// AddrOf is the partition server address of the process running
+	// subtask i of chain.
+	AddrOf func(chain string, subtask int) string
+	// Attempt numbers the job's runs, so that a restarted job never reads
+	// data of an earlier run.
+	Attempt int64
 }
 
 func (o *Options) runs(chain string, subtask int) bool {
@@ -280,6 +297,54 @@ func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir st
 	return nil
 }
 
+// edgeIndex identifies e the same way in every process of the job.
+func (x *Execution) edgeIndex(e *graph.Edge) int32 {
+	for i, o := range x.g.Edges {
+		if o == e {
+			return int32(i)
+		}
+	}
+	return -1
+}
+
+// connectRemote makes channel ch of gate read subtask producer of chain from
+// the process running it.
+func (x *Execution) connectRemote(gate *network.Gate, ch int, e *graph.Edge, from *graph.Chain, producer, consumer int) error {
+	sh := x.opts.Shuffle
+	if sh == nil {
+		return fmt.Errorf("edge %s -> %s (%s) feeds subtask %d from subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, consumer, producer)
+	}
+	bc, err := e.NewCodec()
+	if err != nil {
+		return err
+	}
+	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex(e), Producer: int32(producer), Consumer: int32(consumer)}
+	addr := sh.AddrOf(from.ID, producer)
+	if err := sh.Client.Connect(gate, ch, addr, id, bc); err != nil {
+		return fmt.Errorf("edge %s -> %s: connect subtask %d to subtask %d at %s: %w", e.From.Name, e.To.Name, consumer, producer, addr, err)
+	}
+	return nil
+}
+
+// remoteSender is the sender of subtask producer to subtask consumer of e
+// when the consumer runs in another process.
+func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network.Sender, error) {
+	sh := x.opts.Shuffle
+	if sh == nil {
+		return nil, fmt.Errorf("edge %s -> %s (%s) connects subtask %d to subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, producer, consumer)
+	}
+	bc, err := e.NewCodec()
+	if err != nil {
+		return nil, err
+	}
+	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex(e), Producer: int32(producer), Consumer: int32(consumer)}
+	rs, err := sh.Server.Sender(id, bc)
+	if err != nil {
+		return nil, fmt.Errorf("edge %s -> %s: %w", e.From.Name, e.To.Name, err)
+	}
+	return rs, nil
+}
+
 // chainOf finds the chain holding v.
 func chainOf(heads map[*graph.Vertex]*graph.Chain, v *graph.Vertex) *graph.Chain {
 	for _, c := range heads {
@@ -309,20 +374,28 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates 
 	t := &runtime.Task{ID: c.ID, Name: c.Name, Subtask: i, Parallel: c.Parallelism, Metrics: tm, Mail: make(chan runtime.Mail, 16)}
 	tr := &taskRun{task: t, id: checkpoint.TaskID{Task: c.ID, Subtask: i}, kgs: kgs, chain: c}
 
-	for _, e := range c.Inputs {
-		from := chainOf(headOf, e.From)
-		for j := 0; j < from.Parallelism; j++ {
-			if (e.Part != graph.Forward || j == i) && !x.opts.runs(from.ID, j) {
-				return nil, fmt.Errorf("edge %s -> %s (%s) feeds subtask %d from subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, i, j)
-			}
-		}
-	}
 	if gs, ok := gates[c]; ok {
 		t.Gate = gs[i]
 		t.InputOf = make([]int, t.Gate.NumChannels())
 		for _, e := range c.Inputs {
 			for k := 0; k < edgeChannels(e); k++ {
 				t.InputOf[offset[e]+k] = e.ToInput
+			}
+		}
+	}
+	// Inputs from subtasks of other processes arrive over the network.
+	for _, e := range c.Inputs {
+		from := chainOf(headOf, e.From)
+		for j := 0; j < from.Parallelism; j++ {
+			if (e.Part == graph.Forward && j != i) || x.opts.runs(from.ID, j) {
+				continue
+			}
+			ch := offset[e] + j
+			if e.Part == graph.Forward {
+				ch = offset[e]
+			}
+			if err := x.connectRemote(t.Gate, ch, e, from, j, i); err != nil {
+				return nil, err
 			}
 		}
 	}
@@ -381,7 +454,12 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates 
 				continue
 			}
 			if cg[k] == nil {
-				return nil, fmt.Errorf("edge %s -> %s (%s) connects subtask %d to subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, i, k)
+				rs, err := x.remoteSender(e, i, k)
+				if err != nil {
+					return nil, err
+				}
+				senders = append(senders, rs)
+				continue
 			}
 			ch := offset[e] + i
 			if e.Part == graph.Forward {

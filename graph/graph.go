@@ -81,6 +81,10 @@ type Edge struct {
 	ToInput    int
 	Part       Partitioning
 	NewWriter  WriterFactory
+	// NewCodec returns the serializer of the edge's batches, needed when a
+	// producer and its consumer run in different processes. It fails for a
+	// record type without a codec.
+	NewCodec func() (network.BatchCodec, error)
 }
 
 // Graph is a job's logical graph.

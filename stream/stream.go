@@ -1,10 +1,11 @@
 package stream
 
 import (
+	"context"
+	"fmt"
 	"time"
 
-	"context"
-
+	"github.com/loom-yarn/loom/codec"
 	"github.com/loom-yarn/loom/graph"
 	"github.com/loom-yarn/loom/network"
 	"github.com/loom-yarn/loom/runtime"
@@ -16,6 +17,15 @@ type Stream[T any] struct {
 	env    *Env
 	v      *graph.Vertex
 	output int
+	codec  codec.Codec[T] // nil: the built-in or derived codec of T
+}
+
+// WithCodec sets how this stream's records are encoded when they cross a
+// process boundary (the network shuffle between workers). Records of types
+// without a built-in or derived codec need it to run distributed.
+func (s *Stream[T]) WithCodec(c codec.Codec[T]) *Stream[T] {
+	s.codec = c
+	return s
 }
 
 // Collector receives the records a function emits.
@@ -58,6 +68,16 @@ func addVertex[OUT any](e *Env, v *graph.Vertex) *Stream[OUT] {
 func connect[T any](s *Stream[T], to *graph.Vertex, input int, part graph.Partitioning, newPart func() runtime.Partitioner[T]) {
 	s.env.g.Connect(&graph.Edge{
 		From: s.v, FromOutput: s.output, To: to, ToInput: input, Part: part,
+		NewCodec: func() (network.BatchCodec, error) {
+			c := s.codec
+			if c == nil {
+				var err error
+				if c, err = codec.For[T](); err != nil {
+					return nil, fmt.Errorf("records from %s to %s cross processes: %w (or set one with WithCodec)", s.v.Name, to.Name, err)
+				}
+			}
+			return runtime.NewBatchCodec[T](c), nil
+		},
 		NewWriter: func(ctx context.Context, senders []network.Sender, batchSize, maxP, consumerP int, task *runtime.TaskMetrics, out *runtime.OperatorMetrics) runtime.ChannelWriter {
 			var p runtime.Partitioner[T]
 			switch {
