@@ -2,17 +2,14 @@ package checkpoint
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-)
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata scenarios")
+	"github.com/loom-yarn/loom/internal/scenario"
+)
 
 // TestScenarios runs the scripts in testdata/*.txt against a Coordinator.
 // Each script is a story of commands, each followed by "----" and the actions
@@ -30,86 +27,19 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 // Times print as offsets from the start. Run with -rewrite to regenerate the
 // expectations, then review the diff.
 func TestScenarios(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scenarios in testdata: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) { runScript(t, f) })
-	}
+	scenario.Run(t, "testdata/*.txt", func(*testing.T) func(string) []string {
+		d := &coordScenario{start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+		return d.run
+	})
 }
 
-// scriptItem is a line of text kept as is (comments, blank lines) or a
-// command with its expected output.
-type scriptItem struct {
-	text   string
-	cmd    string
-	line   int
-	want   []string
-	isCase bool
-}
-
-func parseScript(path string) ([]scriptItem, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	var items []scriptItem
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
-			items = append(items, scriptItem{text: l})
-			continue
-		}
-		it := scriptItem{cmd: l, line: i + 1, isCase: true}
-		i++
-		if i >= len(lines) || lines[i] != "----" {
-			return nil, fmt.Errorf("%s:%d: command %q must be followed by a line \"----\"", path, it.line, l)
-		}
-		for i+1 < len(lines) && strings.TrimSpace(lines[i+1]) != "" {
-			i++
-			it.want = append(it.want, lines[i])
-		}
-		items = append(items, it)
-	}
-	return items, nil
-}
-
-func runScript(t *testing.T, path string) {
-	items, err := parseScript(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &scenario{start: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	var out strings.Builder
-	for i := range items {
-		it := &items[i]
-		if !it.isCase {
-			out.WriteString(it.text + "\n")
-			continue
-		}
-		got := d.run(it.cmd)
-		out.WriteString(it.cmd + "\n----\n" + strings.Join(got, "\n") + "\n")
-		if !*rewrite && strings.Join(got, "\n") != strings.Join(it.want, "\n") {
-			t.Errorf("%s:%d: %s\ngot:\n  %s\nwant:\n  %s", path, it.line, it.cmd,
-				strings.Join(got, "\n  "), strings.Join(it.want, "\n  "))
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// scenario holds the coordinator under test and its clock.
-type scenario struct {
+// coordScenario holds the coordinator under test and its clock.
+type coordScenario struct {
 	start time.Time
 	c     *Coordinator
 }
 
-func (d *scenario) run(cmd string) []string {
+func (d *coordScenario) run(cmd string) []string {
 	f := strings.Fields(cmd)
 	args := f[1:]
 	if f[0] != "new" && d.c == nil {
@@ -175,7 +105,7 @@ func (d *scenario) run(cmd string) []string {
 }
 
 // format prints an action with times as offsets from the start.
-func (d *scenario) format(a Action) string {
+func (d *coordScenario) format(a Action) string {
 	switch a := a.(type) {
 	case Trigger:
 		return fmt.Sprintf("trigger %d at=%v sources=%s", a.ID, a.Timestamp.Sub(d.start), joinTasks(a.Sources))

@@ -2,17 +2,14 @@ package network
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-)
 
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata scenarios")
+	"github.com/loom-yarn/loom/internal/scenario"
+)
 
 // TestCreditScenarios runs the scripts in testdata/*.txt against a CreditGate
 // and a SenderCredit. Each script is a story of commands, each followed by
@@ -30,78 +27,15 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 // and every gate command is followed by an invariant check. Run with -rewrite
 // to regenerate the expectations, then review the diff.
 func TestCreditScenarios(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no scenarios in testdata: %v", err)
-	}
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".txt"), func(t *testing.T) { runScript(t, f) })
-	}
-}
-
-type scriptItem struct {
-	text   string
-	cmd    string
-	line   int
-	want   []string
-	isCase bool
-}
-
-func parseScript(path string) ([]scriptItem, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	var items []scriptItem
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#") {
-			items = append(items, scriptItem{text: l})
-			continue
+	scenario.Run(t, "testdata/*.txt", func(*testing.T) func(string) []string {
+		d := &creditScenario{}
+		return func(cmd string) []string {
+			if got := d.run(cmd); len(got) > 0 {
+				return got
+			}
+			return []string{"(none)"}
 		}
-		it := scriptItem{cmd: l, line: i + 1, isCase: true}
-		i++
-		if i >= len(lines) || lines[i] != "----" {
-			return nil, fmt.Errorf("%s:%d: command %q must be followed by a line \"----\"", path, it.line, l)
-		}
-		for i+1 < len(lines) && strings.TrimSpace(lines[i+1]) != "" {
-			i++
-			it.want = append(it.want, lines[i])
-		}
-		items = append(items, it)
-	}
-	return items, nil
-}
-
-func runScript(t *testing.T, path string) {
-	items, err := parseScript(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &creditScenario{}
-	var out strings.Builder
-	for i := range items {
-		it := &items[i]
-		if !it.isCase {
-			out.WriteString(it.text + "\n")
-			continue
-		}
-		got := d.run(it.cmd)
-		if len(got) == 0 {
-			got = []string{"(none)"}
-		}
-		out.WriteString(it.cmd + "\n----\n" + strings.Join(got, "\n") + "\n")
-		if !*rewrite && strings.Join(got, "\n") != strings.Join(it.want, "\n") {
-			t.Errorf("%s:%d: %s\ngot:\n  %s\nwant:\n  %s", path, it.line, it.cmd,
-				strings.Join(got, "\n  "), strings.Join(it.want, "\n  "))
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(path, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	})
 }
 
 type creditScenario struct {

@@ -2,22 +2,18 @@ package yarn
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/loom-yarn/loom/internal/scenario"
 	"github.com/loom-yarn/loom/yarn/ipc"
 	"github.com/loom-yarn/loom/yarn/proto/commonpb"
 	"github.com/loom-yarn/loom/yarn/proto/yarnpb"
 	"google.golang.org/protobuf/proto"
 )
-
-var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testdata/allocate scenarios")
 
 // TestAllocatorScenarios replays testdata/allocate/*.txt. Each block is a
 // command, a line "----" and the expected output, separated from the next
@@ -35,52 +31,10 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 //	resynced                                the AM registered again
 //	state                                   print the allocator's state and asks
 func TestAllocatorScenarios(t *testing.T) {
-	files, _ := filepath.Glob("testdata/allocate/*.txt")
-	if len(files) == 0 {
-		t.Fatal("no scenarios in testdata/allocate")
-	}
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) { runScenario(t, file) })
-	}
-}
-
-func runScenario(t *testing.T, file string) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := NewAllocator()
-	var out strings.Builder
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		line := lines[i]
-		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
-			out.WriteString(line + "\n")
-			continue
-		}
-		cmd := line
-		if i+1 >= len(lines) || lines[i+1] != "----" {
-			t.Fatalf("%s:%d: command %q not followed by ----", file, i+1, cmd)
-		}
-		i += 2
-		var want []string
-		for ; i < len(lines) && lines[i] != ""; i++ {
-			want = append(want, lines[i])
-		}
-		got := runCommand(a, cmd)
-		if !*rewrite && strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("%s: %s\n got:\n  %s\nwant:\n  %s", file, cmd, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-		}
-		fmt.Fprintf(&out, "%s\n----\n%s\n", cmd, strings.Join(got, "\n"))
-		if i < len(lines) {
-			out.WriteString("\n")
-		}
-	}
-	if *rewrite {
-		if err := os.WriteFile(file, []byte(strings.TrimRight(out.String(), "\n")+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	scenario.Run(t, "testdata/allocate/*.txt", func(*testing.T) func(string) []string {
+		a := NewAllocator()
+		return func(cmd string) []string { return runCommand(a, cmd) }
+	})
 }
 
 func runCommand(a *Allocator, line string) []string {
