@@ -360,6 +360,35 @@ func (c *Client) Create(p string) (io.WriteCloser, error) {
 	return &writer{c: c, abs: abs, op: "create", w: w}, nil
 }
 
+// CreateFile is Create with an explicit replication factor and block size
+// (0 for the cluster's defaults; HDFS requires at least 1 MiB blocks).
+func (c *Client) CreateFile(p string, replication int, blockSize int64) (io.WriteCloser, error) {
+	abs, err := c.abs(p)
+	if err != nil {
+		return nil, err
+	}
+	if replication <= 0 || blockSize <= 0 {
+		d, err := c.c.ServerDefaults()
+		if err != nil {
+			return nil, c.wrap("create", abs, err)
+		}
+		if replication <= 0 {
+			replication = d.Replication
+		}
+		if blockSize <= 0 {
+			blockSize = d.BlockSize
+		}
+	}
+	if err := c.c.MkdirAll(path.Dir(abs), 0o755); err != nil {
+		return nil, c.wrap("mkdir", path.Dir(abs), err)
+	}
+	w, err := c.c.CreateFile(abs, replication, blockSize, 0o644)
+	if err != nil {
+		return nil, c.wrap("create", abs, err)
+	}
+	return &writer{c: c, abs: abs, op: "create", w: w}, nil
+}
+
 // Append opens an existing file for writing at its end.
 func (c *Client) Append(p string) (io.WriteCloser, error) {
 	abs, err := c.abs(p)

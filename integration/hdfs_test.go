@@ -71,7 +71,7 @@ func TestHDFSWriteReadByteRanges(t *testing.T) {
 	const blockSize = 1 << 20
 	data := pattern(3*blockSize + blockSize/2)
 	p := base + "/multiblock.bin"
-	w, err := c.Underlying().CreateFile(p, 1, blockSize, 0o644)
+	w, err := c.CreateFile(p, 1, blockSize)
 	if err != nil {
 		t.Fatal(err)
 	}

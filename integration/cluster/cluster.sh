@@ -285,6 +285,10 @@ start_metastore() {
   <property><name>metastore.compactor.cleaner.on</name><value>false</value></property>
   <property><name>metastore.compactor.worker.threads</name><value>0</value></property>
   <property><name>metastore.housekeeping.threads.on</name><value>false</value></property>
+  <!-- One metastore: no leader election through the (absent) lock tables. -->
+  <property><name>metastore.housekeeping.leader.election</name><value>host</value></property>
+  <!-- No Iceberg REST catalog servlet (its jar is not on the classpath). -->
+  <property><name>metastore.catalog.servlet.port</name><value>-1</value></property>
   <!-- The default list names tasks that live in hive-exec, absent here. -->
   <property><name>metastore.task.threads.always</name><value>org.apache.hadoop.hive.metastore.events.EventCleanerTask</value></property>
   <property><name>metastore.event.db.notification.api.auth</name><value>false</value></property>
