@@ -141,6 +141,28 @@ func TestHiveMetastoreExternalTable(t *testing.T) {
 		t.Errorf("partition keys = %v", got.PartitionKeys)
 	}
 
+	// Partitions: add two (as a sink committing output would), list them back.
+	var parts []*hive_metastore.Partition
+	for _, dt := range []string{"2024-01-01", "2024-01-02"} {
+		psd := *table.Sd
+		psd.Location = tableLocation + "/dt=" + dt
+		parts = append(parts, &hive_metastore.Partition{
+			DbName: dbName, TableName: "wordcount", Values: []string{dt}, Sd: &psd,
+			Parameters: map[string]string{},
+		})
+	}
+	if n, err := ms.Client.AddPartitions(ctx, parts); err != nil || n != 2 {
+		t.Fatalf("add_partitions = %d, %v", n, err)
+	}
+	names, err := ms.Client.GetPartitionNames(ctx, dbName, "wordcount", -1)
+	if err != nil || strings.Join(names, ",") != "dt=2024-01-01,dt=2024-01-02" {
+		t.Fatalf("get_partition_names = %v, %v", names, err)
+	}
+	gotParts, err := ms.Client.GetPartitionsByNames(ctx, dbName, "wordcount", []string{"dt=2024-01-02"})
+	if err != nil || len(gotParts) != 1 || gotParts[0].Sd.Location != tableLocation+"/dt=2024-01-02" {
+		t.Fatalf("get_partitions_by_names = %v, %v", gotParts, err)
+	}
+
 	// The metastore created the table's directory on the mini HDFS.
 	if fi, err := fsys.Stat(tableLocation); err != nil || !fi.IsDir() {
 		t.Errorf("table location %s on HDFS: %v", tableLocation, err)
