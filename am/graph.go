@@ -38,8 +38,8 @@ func LoadJob(path string) (*Job, error) {
 }
 
 // BuildJob rebuilds the spec's graph and plans it over workers of
-// spec.SlotsPerWorker slots. A job whose records would have to cross
-// workers (a shuffle; not supported yet) is refused, naming the edges.
+// spec.SlotsPerWorker slots. A job with an edge between workers whose
+// records have no codec is refused (see CheckShuffleCodecs).
 func BuildJob(spec *JobSpec) (*Job, error) {
 	cfg, err := conf.FromMap(spec.Conf, "job spec "+SpecFile)
 	if err != nil {
@@ -70,15 +70,28 @@ func BuildJob(spec *JobSpec) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job %s: plan: %w", spec.Job, err)
 	}
-	if edges := scheduler.CrossWorkerEdges(plan, chains); len(edges) > 0 {
-		var names []string
-		for _, e := range edges {
-			names = append(names, fmt.Sprintf("%s -> %s (%s)", e.From.Name, e.To.Name, e.Part))
-		}
-		return nil, fmt.Errorf("job %s needs %d workers (parallelism %d, %d slots per worker), but its edge %s would carry records between workers, and loom has no network shuffle yet: run it with --slots-per-worker %d (one worker) or use loom run",
-			spec.Job, plan.Workers, plan.Slots, slots, strings.Join(names, ", "), plan.Slots)
+	if err := CheckShuffleCodecs(spec.Job, plan, chains); err != nil {
+		return nil, err
 	}
 	return &Job{Spec: spec, Conf: cfg, Graph: g, Plan: plan}, nil
+}
+
+// CheckShuffleCodecs makes the codec of every edge of job whose records
+// cross workers under plan, so that a record type without one is reported
+// before any container starts, naming the edge and the type (the client
+// and the AM both check).
+func CheckShuffleCodecs(job string, plan *scheduler.Plan, chains []*graph.Chain) error {
+	var errs []string
+	for _, e := range scheduler.CrossWorkerEdges(plan, chains) {
+		if _, err := e.NewCodec(); err != nil {
+			errs = append(errs, fmt.Sprintf("edge %s -> %s (%s): %v", e.From.Name, e.To.Name, e.Part, err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("job %s runs on %d workers, and records of %d of its edges must cross between them without a codec: %s; or run it on one worker (--slots-per-worker %d)",
+			job, plan.Workers, len(errs), strings.Join(errs, "; "), plan.Slots)
+	}
+	return nil
 }
 
 // UseLocalHadoopConf points HADOOP_CONF_DIR at dir (a container's working

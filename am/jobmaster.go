@@ -15,6 +15,11 @@ import (
 // (ask the RM for containers, launch or release one, schedule a restart,
 // finish the application). Not safe for concurrent use.
 //
+// Subtasks of one worker read from subtasks of the others, so a run is
+// deployed all at once: a worker that registers waits (WorkerRegistered)
+// until every worker of the run has, and then ActDeploy hands all of them
+// the partition server address of every worker.
+//
 // Until distributed checkpoints exist a restart reruns the whole job: every
 // container of the failed run is released, and the next run asks for fresh
 // containers after the restart delay.
@@ -83,14 +88,17 @@ const (
 	// WorkerLaunching: a container was allocated and launched; the worker
 	// has not registered yet.
 	WorkerLaunching
-	// WorkerRunning: registered, running its subtasks.
+	// WorkerRegistered: registered with its partition server's address,
+	// waiting for the other workers of the run before it is deployed.
+	WorkerRegistered
+	// WorkerRunning: deployed, running its subtasks.
 	WorkerRunning
 	// WorkerFinished: all its subtasks reached end of input.
 	WorkerFinished
 )
 
 func (s WorkerState) String() string {
-	return [...]string{"WANTED", "LAUNCHING", "RUNNING", "FINISHED"}[s]
+	return [...]string{"WANTED", "LAUNCHING", "REGISTERED", "RUNNING", "FINISHED"}[s]
 }
 
 type workerSlot struct {
@@ -98,6 +106,8 @@ type workerSlot struct {
 	state     WorkerState
 	container string
 	node      string
+	// address is the worker's partition server (host:port).
+	address string
 	// seen is the launch, registration or last heartbeat time.
 	seen time.Time
 }
@@ -118,6 +128,10 @@ const (
 	// ActFinish: unregister from the RM with Status and Diagnostics; the
 	// application is over.
 	ActFinish
+	// ActDeploy: every worker of run Run registered; answer their
+	// registrations with their subtasks and Addresses, the partition
+	// server of each worker by index.
+	ActDeploy
 )
 
 // Action is one thing the AM must do for the JobMaster.
@@ -130,6 +144,8 @@ type Action struct {
 	Delay       time.Duration
 	Status      Phase
 	Diagnostics string
+	Run         int
+	Addresses   []string
 }
 
 func (a Action) String() string {
@@ -144,6 +160,8 @@ func (a Action) String() string {
 		return fmt.Sprintf("restart in %v", a.Delay)
 	case ActFinish:
 		return fmt.Sprintf("finish %s: %s", a.Status, a.Diagnostics)
+	case ActDeploy:
+		return fmt.Sprintf("deploy run=%d addresses=[%s]", a.Run, strings.Join(a.Addresses, " "))
 	}
 	return fmt.Sprintf("action(%d)", a.Kind)
 }
@@ -244,21 +262,32 @@ type Registration struct {
 	Run    int
 }
 
-// Register admits the worker in container, or refuses a container that is
-// not one of the current run's.
-func (m *JobMaster) Register(container string, now time.Time) (Registration, error) {
+// Register admits the worker in container, whose partition server listens
+// at address, or refuses a container that is not one of the current run's.
+// The registration of the run's last worker deploys the run (ActDeploy); a
+// repeated registration changes nothing.
+func (m *JobMaster) Register(container, address string, now time.Time) (Registration, []Action, error) {
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
-		return Registration{}, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
+		return Registration{}, nil, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
 	}
-	if w.state == WorkerLaunching {
-		w.state = WorkerRunning
-	}
+	reg := Registration{Worker: w.index, Run: m.run}
 	w.seen = now
-	if m.allRunning.IsZero() && m.countIn(WorkerRunning, WorkerFinished) == len(m.workers) {
-		m.allRunning = now
+	if w.state != WorkerLaunching {
+		return reg, nil, nil
 	}
-	return Registration{Worker: w.index, Run: m.run}, nil
+	w.state, w.address = WorkerRegistered, address
+	if m.countIn(WorkerRegistered) < len(m.workers) {
+		return reg, nil, nil
+	}
+	addrs := make([]string, len(m.workers))
+	for i, o := range m.workers {
+		// Deployed now: heartbeats are due from here on.
+		o.state, o.seen = WorkerRunning, now
+		addrs[i] = o.address
+	}
+	m.allRunning = now
+	return reg, []Action{{Kind: ActDeploy, Run: m.run, Addresses: addrs}}, nil
 }
 
 // Heartbeat records a sign of life; a non-empty answer tells the worker to
@@ -393,8 +422,8 @@ func (m *JobMaster) Restarts() int { return m.restartsUsed }
 // LastFailure is the cause of the latest failed run, or "".
 func (m *JobMaster) LastFailure() string { return m.lastFailure }
 
-// AllRunningAt is when every worker of the current run had registered (zero
-// until then).
+// AllRunningAt is when every worker of the current run had registered and
+// the run was deployed (zero until then).
 func (m *JobMaster) AllRunningAt() time.Time { return m.allRunning }
 
 // WorkerInfo describes one worker of the current run.
@@ -403,13 +432,15 @@ type WorkerInfo struct {
 	State     string `json:"state"`
 	Container string `json:"container,omitempty"`
 	Node      string `json:"node,omitempty"`
+	// Address is the worker's partition server, once it registered.
+	Address string `json:"shuffleAddress,omitempty"`
 }
 
 // Workers lists the current run's workers by index.
 func (m *JobMaster) Workers() []WorkerInfo {
 	out := make([]WorkerInfo, len(m.workers))
 	for i, w := range m.workers {
-		out[i] = WorkerInfo{Index: w.index, State: w.state.String(), Container: w.container, Node: w.node}
+		out[i] = WorkerInfo{Index: w.index, State: w.state.String(), Container: w.container, Node: w.node, Address: w.address}
 	}
 	return out
 }

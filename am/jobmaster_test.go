@@ -127,12 +127,22 @@ func event(t *testing.T, n int, m *JobMaster, now time.Time, args []string) []st
 		}
 		acts = m.ContainerCompleted(args[1], int32(exit), rest(3))
 	case "register":
+		// register <container> [partition server address]; the address
+		// defaults to host-<container>:7000.
 		need(2)
-		r, err := m.Register(args[1], now)
+		addr := "host-" + args[1] + ":7000"
+		if len(args) > 2 {
+			addr = args[2]
+		}
+		r, racts, err := m.Register(args[1], addr, now)
 		if err != nil {
 			return []string{"refused: " + err.Error()}
 		}
-		return []string{fmt.Sprintf("registered worker=%d run=%d", r.Worker, r.Run)}
+		out := []string{fmt.Sprintf("registered worker=%d run=%d", r.Worker, r.Run)}
+		for _, a := range racts {
+			out = append(out, a.String())
+		}
+		return out
 	case "heartbeat":
 		need(2)
 		if stop := m.Heartbeat(args[1], now); stop != "" {

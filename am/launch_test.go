@@ -6,9 +6,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loom-yarn/loom/yarn/security"
+	"github.com/spf13/pflag"
 
+	"github.com/loom-yarn/loom/codec"
+	"github.com/loom-yarn/loom/connector/file"
 	_ "github.com/loom-yarn/loom/jobs"
+	"github.com/loom-yarn/loom/stream"
+	"github.com/loom-yarn/loom/yarn/security"
 )
 
 func TestWorkerLaunchContext(t *testing.T) {
@@ -58,7 +62,28 @@ func TestWorkerLaunchContext(t *testing.T) {
 	}
 }
 
-func TestBuildJobPlansAndRefusesShuffles(t *testing.T) {
+// taggedWord has a map, for which no codec can be derived.
+type taggedWord struct {
+	Word string
+	Tags map[string]int
+}
+
+func init() {
+	stream.Register(stream.Job{Name: "am-test-nocodec", Description: "keys records that have no codec", Define: func(fs *pflag.FlagSet) stream.Builder {
+		input := fs.String("input", "", "")
+		output := fs.String("output", "", "")
+		return func(env *stream.Env) error {
+			lines := stream.FromSource(env, "read", file.Text(*input), nil)
+			tagged := stream.Map(lines, "tag", func(s string) taggedWord { return taggedWord{Word: s} })
+			last := stream.Reduce(stream.KeyBy(tagged, func(w taggedWord) string { return w.Word }), "last",
+				func(_, b taggedWord) taggedWord { return b }, codec.JSON[taggedWord]())
+			stream.Map(last, "word", func(w taggedWord) string { return w.Word }).SinkTo("write", file.Sink(*output, file.Lines))
+			return nil
+		}
+	}})
+}
+
+func TestBuildJobPlansAndChecksShuffleCodecs(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		spec    JobSpec
@@ -67,7 +92,10 @@ func TestBuildJobPlansAndRefusesShuffles(t *testing.T) {
 	}{
 		{"grep on 2 workers", JobSpec{Job: "grep", Args: []string{"--input", "in", "--pattern", "x", "--output", "out"}, Parallelism: 4, SlotsPerWorker: 2}, 2, ""},
 		{"wordcount in one worker", JobSpec{Job: "wordcount", Args: []string{"--input", "in", "--output", "out"}, Parallelism: 2, SlotsPerWorker: 2}, 1, ""},
-		{"wordcount across workers", JobSpec{Job: "wordcount", Args: []string{"--input", "in", "--output", "out"}, Parallelism: 4, SlotsPerWorker: 2}, 0, "no network shuffle yet: run it with --slots-per-worker 4"},
+		{"wordcount across workers", JobSpec{Job: "wordcount", Args: []string{"--input", "in", "--output", "out"}, Parallelism: 4, SlotsPerWorker: 2}, 2, ""},
+		{"no codec in one worker", JobSpec{Job: "am-test-nocodec", Args: []string{"--input", "in", "--output", "out"}, Parallelism: 2, SlotsPerWorker: 2}, 1, ""},
+		{"no codec across workers", JobSpec{Job: "am-test-nocodec", Args: []string{"--input", "in", "--output", "out"}, Parallelism: 2, SlotsPerWorker: 1}, 0,
+			"job am-test-nocodec runs on 2 workers, and records of 1 of its edges must cross between them without a codec: edge Map: tag -> Process: last (hash)"},
 		{"unknown job", JobSpec{Job: "nope"}, 0, `job "nope" is not registered`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -129,11 +129,12 @@ func Run(ctx context.Context, opts Options) error {
 
 	m := &master{
 		opts: opts, log: lg, board: board, amrm: amrm, trackingURL: trackingURL,
-		containers: map[string]*yarnpb.ContainerProto{},
-		workerOf:   map[string]int{},
-		events:     make(chan func(), 64),
-		stopped:    make(chan struct{}),
-		secret:     NewSecret(),
+		containers:  map[string]*yarnpb.ContainerProto{},
+		workerOf:    map[string]int{},
+		deployments: map[int]*deployment{},
+		events:      make(chan func(), 64),
+		stopped:     make(chan struct{}),
+		secret:      NewSecret(),
 	}
 	spec, setupErr := m.setup(dir, net.JoinHostPort(host, strconv.Itoa(ctlPort)))
 	if spec != nil {
@@ -203,6 +204,8 @@ type master struct {
 	containers map[string]*yarnpb.ContainerProto
 	workerOf   map[string]int // container -> worker index, current run
 	final      *Action
+	// deployments are what the registrations of each run wait for.
+	deployments map[int]*deployment
 
 	events  chan func()
 	stopped chan struct{}
@@ -355,13 +358,20 @@ func (m *master) do(acts []Action) {
 				m.rm.apply(func(al *yarn.Allocator) { al.Release(id) })
 			}
 			delete(m.workerOf, a.Container)
+		case ActDeploy:
+			d := m.deployment(a.Run)
+			d.addrs = a.Addresses
+			d.close(nil)
+			m.log.Printf("all %d workers of run %d registered: deploying every task; partition servers %s", len(a.Addresses), a.Run, strings.Join(a.Addresses, ", "))
 		case ActScheduleRestart:
+			m.abortDeployments(m.jm.LastFailure())
 			m.board.update(func(s *JobStatus) { s.Errors = append(s.Errors, m.jm.LastFailure()) })
 			m.board.clearWorkers()
 			time.AfterFunc(a.Delay, func() { m.post(func() { m.do(m.jm.RestartDue()) }) })
 		case ActFinish:
 			a := a
 			m.final = &a
+			m.abortDeployments(a.Diagnostics)
 		}
 	}
 	if p := m.jm.Progress(); p != m.progress {
@@ -369,6 +379,41 @@ func (m *master) do(acts []Action) {
 		m.rm.apply(func(al *yarn.Allocator) { al.SetProgress(p) })
 	}
 	m.refreshBoard()
+}
+
+// deployment is the answer the registrations of one run wait for: closed
+// when the run is deployed (addrs set) or ends before (err set).
+type deployment struct {
+	done   chan struct{}
+	closed bool // loop-owned
+	addrs  []string
+	err    error
+}
+
+func (d *deployment) close(err error) {
+	if !d.closed {
+		d.err, d.closed = err, true
+		close(d.done)
+	}
+}
+
+// deployment returns the deployment of run, making it on first sight.
+func (m *master) deployment(run int) *deployment {
+	d := m.deployments[run]
+	if d == nil {
+		d = &deployment{done: make(chan struct{})}
+		m.deployments[run] = d
+	}
+	return d
+}
+
+// abortDeployments answers the registrations still waiting (their run
+// ended) with cause, and forgets the runs.
+func (m *master) abortDeployments(cause string) {
+	for run, d := range m.deployments {
+		d.close(fmt.Errorf("run %d of the job ended before all its workers registered: %s", run, cause))
+		delete(m.deployments, run)
+	}
 }
 
 // startContainer launches a worker through its NodeManager without holding

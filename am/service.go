@@ -17,22 +17,23 @@ type controlService struct {
 	m *master
 }
 
+// Register admits a worker and holds its answer until every worker of its
+// run registered: the assignment carries all their partition servers.
 func (c *controlService) Register(ctx context.Context, req *controlpb.RegisterRequest) (*controlpb.Assignment, error) {
 	m := c.m
-	var out *controlpb.Assignment
+	var reg Registration
+	var d *deployment
 	var refused error
 	err := m.call(ctx, func() {
-		reg, err := m.jm.Register(req.GetContainerId(), time.Now())
+		r, acts, err := m.jm.Register(req.GetContainerId(), req.GetShuffleAddress(), time.Now())
 		if err != nil {
 			refused = err
 			return
 		}
-		out = &controlpb.Assignment{Worker: int32(reg.Worker), Run: int32(reg.Run), HeartbeatIntervalMs: m.opts.HeartbeatInterval.Milliseconds()}
-		for _, s := range m.job.Plan.Subtasks[reg.Worker] {
-			out.Subtasks = append(out.Subtasks, &controlpb.Subtask{Chain: s.Chain, Index: int32(s.Index)})
-		}
-		m.log.Printf("worker %d registered from %s (container %s): %d subtasks", reg.Worker, req.GetHost(), req.GetContainerId(), len(out.Subtasks))
-		m.refreshBoard()
+		reg, d = r, m.deployment(r.Run)
+		m.log.Printf("worker %d registered from %s (container %s, partition server %s): %d subtasks",
+			r.Worker, req.GetHost(), req.GetContainerId(), req.GetShuffleAddress(), len(m.job.Plan.Subtasks[r.Worker]))
+		m.do(acts)
 	})
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
@@ -40,6 +41,25 @@ func (c *controlService) Register(ctx context.Context, req *controlpb.RegisterRe
 	if refused != nil {
 		m.log.Printf("refused registration: %v", refused)
 		return nil, status.Error(codes.FailedPrecondition, refused.Error())
+	}
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-m.stopped:
+		select {
+		case <-d.done:
+		default:
+			return nil, status.Error(codes.Unavailable, errStopped.Error())
+		}
+	}
+	if d.err != nil {
+		return nil, status.Error(codes.Aborted, d.err.Error())
+	}
+	out := &controlpb.Assignment{Worker: int32(reg.Worker), Run: int32(reg.Run), HeartbeatIntervalMs: m.opts.HeartbeatInterval.Milliseconds(),
+		ShuffleAddresses: d.addrs}
+	for _, s := range m.job.Plan.Subtasks[reg.Worker] {
+		out.Subtasks = append(out.Subtasks, &controlpb.Subtask{Chain: s.Chain, Index: int32(s.Index)})
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -59,14 +60,22 @@ type WorkerStatus struct {
 
 // SubtaskStatus is one subtask as its worker last reported it.
 type SubtaskStatus struct {
-	Chain           string `json:"chain"`
-	Name            string `json:"name"`
-	Index           int32  `json:"index"`
-	Worker          int    `json:"worker"`
-	Running         bool   `json:"running"`
-	RecordsIn       int64  `json:"recordsIn"`
-	RecordsOut      int64  `json:"recordsOut"`
-	BackpressuredMS int64  `json:"backpressuredMs"`
+	Chain      string `json:"chain"`
+	Name       string `json:"name"`
+	Index      int32  `json:"index"`
+	Worker     int    `json:"worker"`
+	Running    bool   `json:"running"`
+	RecordsIn  int64  `json:"recordsIn"`
+	RecordsOut int64  `json:"recordsOut"`
+	// BackpressuredMS is the time the subtask's outputs waited for credit or
+	// buffers (a slower consumer held it back) in its ElapsedMS of running.
+	BackpressuredMS int64 `json:"backpressuredMs"`
+	ElapsedMS       int64 `json:"elapsedMs"`
+	// Backpressure is BackpressuredMS / ElapsedMS: the share of its time
+	// the subtask was held back; BackpressureNow the same share between
+	// its worker's last two heartbeats, which shows a change at once.
+	Backpressure    float64 `json:"backpressure"`
+	BackpressureNow float64 `json:"backpressureNow"`
 }
 
 // statusBoard holds the status the HTTP handlers read while the loop
@@ -75,10 +84,12 @@ type statusBoard struct {
 	mu    sync.Mutex
 	s     JobStatus
 	beats map[int]*controlpb.HeartbeatRequest // by worker index, current run
+	prev  map[int]*controlpb.HeartbeatRequest // the heartbeat before, for BackpressureNow
 }
 
 func newStatusBoard(submitted time.Time) *statusBoard {
-	return &statusBoard{s: JobStatus{State: "STARTING", submitted: submitted}, beats: map[int]*controlpb.HeartbeatRequest{}}
+	return &statusBoard{s: JobStatus{State: "STARTING", submitted: submitted},
+		beats: map[int]*controlpb.HeartbeatRequest{}, prev: map[int]*controlpb.HeartbeatRequest{}}
 }
 
 func (b *statusBoard) update(f func(*JobStatus)) {
@@ -90,6 +101,9 @@ func (b *statusBoard) update(f func(*JobStatus)) {
 func (b *statusBoard) heartbeat(worker int, hb *controlpb.HeartbeatRequest) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if old := b.beats[worker]; old != nil {
+		b.prev[worker] = old
+	}
 	b.beats[worker] = hb
 }
 
@@ -97,6 +111,7 @@ func (b *statusBoard) clearWorkers() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	clear(b.beats)
+	clear(b.prev)
 }
 
 // get returns a copy of the status with the latest heartbeats folded in.
@@ -117,9 +132,22 @@ func (b *statusBoard) get() JobStatus {
 		w.RecordsIn, w.RecordsOut, w.RunningTasks, w.TotalTasks = hb.GetRecordsIn(), hb.GetRecordsOut(), hb.GetRunningTasks(), hb.GetTotalTasks()
 		s.RecordsIn += w.RecordsIn
 		s.RecordsOut += w.RecordsOut
+		before := map[string]*controlpb.SubtaskStatus{}
+		if p := b.prev[w.Index]; p != nil {
+			for _, st := range p.GetSubtasks() {
+				before[subtaskKey(st)] = st
+			}
+		}
 		for _, st := range hb.GetSubtasks() {
-			s.Subtasks = append(s.Subtasks, SubtaskStatus{Chain: st.GetChain(), Name: st.GetName(), Index: st.GetIndex(), Worker: w.Index,
-				Running: st.GetRunning(), RecordsIn: st.GetRecordsIn(), RecordsOut: st.GetRecordsOut(), BackpressuredMS: st.GetBackpressuredMs()})
+			ss := SubtaskStatus{Chain: st.GetChain(), Name: st.GetName(), Index: st.GetIndex(), Worker: w.Index,
+				Running: st.GetRunning(), RecordsIn: st.GetRecordsIn(), RecordsOut: st.GetRecordsOut(),
+				BackpressuredMS: st.GetBackpressuredMs(), ElapsedMS: st.GetElapsedMs()}
+			ss.Backpressure = share(ss.BackpressuredMS, ss.ElapsedMS)
+			ss.BackpressureNow = ss.Backpressure
+			if p := before[subtaskKey(st)]; p != nil {
+				ss.BackpressureNow = share(ss.BackpressuredMS-p.GetBackpressuredMs(), ss.ElapsedMS-p.GetElapsedMs())
+			}
+			s.Subtasks = append(s.Subtasks, ss)
 		}
 	}
 	sort.Slice(s.Subtasks, func(i, j int) bool {
@@ -129,6 +157,19 @@ func (b *statusBoard) get() JobStatus {
 		return s.Subtasks[i].Index < s.Subtasks[j].Index
 	})
 	return s
+}
+
+func subtaskKey(st *controlpb.SubtaskStatus) string {
+	return st.GetChain() + "/" + strconv.Itoa(int(st.GetIndex()))
+}
+
+// share is part/whole clamped to [0, 1] (time is measured in whole
+// milliseconds on two clocks), 0 when whole is not positive.
+func share(part, whole int64) float64 {
+	if whole <= 0 || part <= 0 {
+		return 0
+	}
+	return min(1, float64(part)/float64(whole))
 }
 
 // taskMetrics turns the latest heartbeats into runtime metrics for the
@@ -181,7 +222,7 @@ func serveStatus(ln net.Listener, b *statusBoard, lg *log.Logger) *http.Server {
 	return srv
 }
 
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{"pct": func(f float64) float64 { return 100 * f }}).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>loom job {{.Job}}</title>
 <meta http-equiv="refresh" content="2">
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.err{color:#a00}</style>
@@ -193,12 +234,12 @@ records in {{.RecordsIn}}, out {{.RecordsOut}} &middot; <a href="status">JSON</a
 {{range .Errors}}<p class="err">{{.}}</p>{{end}}
 <p>Since submission: AM registered {{printf "%.2f" .Timings.Registered}}s, all workers running {{printf "%.2f" .Timings.AllWorkersRunning}}s, finished {{printf "%.2f" .Timings.Finished}}s</p>
 <h2>Workers</h2>
-<table><tr><th>#</th><th>state</th><th>container</th><th>node</th><th>tasks</th><th>records in</th><th>records out</th></tr>
-{{range .Workers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.Container}}</td><td>{{.Node}}</td><td>{{.RunningTasks}}/{{.TotalTasks}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td></tr>
+<table><tr><th>#</th><th>state</th><th>container</th><th>node</th><th>partition server</th><th>tasks</th><th>records in</th><th>records out</th></tr>
+{{range .Workers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.Container}}</td><td>{{.Node}}</td><td>{{.Address}}</td><td>{{.RunningTasks}}/{{.TotalTasks}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td></tr>
 {{end}}</table>
 <h2>Subtasks</h2>
-<table><tr><th>chain</th><th>subtask</th><th>worker</th><th>running</th><th>records in</th><th>records out</th><th>backpressure ms</th></tr>
-{{range .Subtasks}}<tr><td>{{.Name}}</td><td>{{.Index}}</td><td>{{.Worker}}</td><td>{{.Running}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td><td>{{.BackpressuredMS}}</td></tr>
+<table><tr><th>chain</th><th>subtask</th><th>worker</th><th>running</th><th>records in</th><th>records out</th><th>backpressured ms</th><th>backpressure (since start)</th><th>backpressure (last heartbeat)</th></tr>
+{{range .Subtasks}}<tr><td>{{.Name}}</td><td>{{.Index}}</td><td>{{.Worker}}</td><td>{{.Running}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td><td>{{.BackpressuredMS}}</td><td>{{printf "%.0f%%" (pct .Backpressure)}}</td><td>{{printf "%.0f%%" (pct .BackpressureNow)}}</td></tr>
 {{end}}</table>
 </body></html>
 `))

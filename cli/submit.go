@@ -269,20 +269,17 @@ func (s *submission) prepare() (*prepared, error) {
 	return &prepared{cfg: cfg, spec: spec, plan: plan, binary: binary, ship: ship, yarn: ycfg, rmSource: rmAddressSource(dir)}, nil
 }
 
-// planWorkers places the graph's subtasks into worker slots and refuses a
-// job whose records would have to cross workers: the network shuffle does
-// not exist yet.
+// planWorkers places the graph's subtasks into worker slots and checks
+// that every edge whose records cross workers has a codec for them (the
+// network shuffle serializes them), before anything is uploaded.
 func planWorkers(g *graph.Graph, f *submitFlags) (*scheduler.Plan, error) {
 	chains := g.Chains()
 	plan, err := scheduler.NewPlan(chains, f.slotsPerWorker, scheduler.Resources{MemoryMB: f.workerMemoryMB, VCores: f.workerVCores})
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", g.Name, err)
 	}
-	if cross := scheduler.CrossWorkerEdges(plan, chains); len(cross) > 0 {
-		e := cross[0]
-		return nil, usageError{fmt.Errorf("job %s: the %s edge %q -> %q would cross workers (%d workers of %d slots for %d subtask slots), "+
-			"and loom cannot shuffle between YARN containers yet; run it in one worker with --slots-per-worker %d",
-			g.Name, e.Part, e.From.Name, e.To.Name, plan.Workers, plan.SlotsPerWorker, plan.Slots, plan.Slots)}
+	if err := am.CheckShuffleCodecs(g.Name, plan, chains); err != nil {
+		return nil, err
 	}
 	return plan, nil
 }

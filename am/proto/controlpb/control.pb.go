@@ -34,9 +34,12 @@ type RegisterRequest struct {
 	// worker is the worker index the AM gave it ($LOOM_WORKER_ID).
 	Worker int32 `protobuf:"varint,2,opt,name=worker,proto3" json:"worker,omitempty"`
 	// host is the worker's node ($NM_HOST), for the status page.
-	Host          string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Host string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	// shuffle_address is the host:port of the worker's partition server,
+	// where the other workers read what its subtasks produce.
+	ShuffleAddress string `protobuf:"bytes,4,opt,name=shuffle_address,json=shuffleAddress,proto3" json:"shuffle_address,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RegisterRequest) Reset() {
@@ -90,6 +93,13 @@ func (x *RegisterRequest) GetHost() string {
 	return ""
 }
 
+func (x *RegisterRequest) GetShuffleAddress() string {
+	if x != nil {
+		return x.ShuffleAddress
+	}
+	return ""
+}
+
 // Assignment is a worker's share of the job: which subtasks of which
 // chains it runs.
 type Assignment struct {
@@ -100,8 +110,11 @@ type Assignment struct {
 	Subtasks []*Subtask `protobuf:"bytes,3,rep,name=subtasks,proto3" json:"subtasks,omitempty"`
 	// heartbeat_interval_ms is how often the worker must heartbeat.
 	HeartbeatIntervalMs int64 `protobuf:"varint,4,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// shuffle_addresses holds the partition server address of every worker
+	// of the run, by worker index: where a subtask on another worker is read.
+	ShuffleAddresses []string `protobuf:"bytes,5,rep,name=shuffle_addresses,json=shuffleAddresses,proto3" json:"shuffle_addresses,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
@@ -160,6 +173,13 @@ func (x *Assignment) GetHeartbeatIntervalMs() int64 {
 		return x.HeartbeatIntervalMs
 	}
 	return 0
+}
+
+func (x *Assignment) GetShuffleAddresses() []string {
+	if x != nil {
+		return x.ShuffleAddresses
+	}
+	return nil
 }
 
 type Subtask struct {
@@ -303,12 +323,15 @@ type SubtaskStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Chain string                 `protobuf:"bytes,1,opt,name=chain,proto3" json:"chain,omitempty"`
 	// name is the chain's readable name.
-	Name            string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Index           int32  `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
-	RecordsIn       int64  `protobuf:"varint,4,opt,name=records_in,json=recordsIn,proto3" json:"records_in,omitempty"`
-	RecordsOut      int64  `protobuf:"varint,5,opt,name=records_out,json=recordsOut,proto3" json:"records_out,omitempty"`
-	BackpressuredMs int64  `protobuf:"varint,6,opt,name=backpressured_ms,json=backpressuredMs,proto3" json:"backpressured_ms,omitempty"`
-	Running         bool   `protobuf:"varint,7,opt,name=running,proto3" json:"running,omitempty"`
+	Name       string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Index      int32  `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	RecordsIn  int64  `protobuf:"varint,4,opt,name=records_in,json=recordsIn,proto3" json:"records_in,omitempty"`
+	RecordsOut int64  `protobuf:"varint,5,opt,name=records_out,json=recordsOut,proto3" json:"records_out,omitempty"`
+	// backpressured_ms is the time the subtask's outputs waited for
+	// credit or buffers since it started elapsed_ms ago.
+	BackpressuredMs int64 `protobuf:"varint,6,opt,name=backpressured_ms,json=backpressuredMs,proto3" json:"backpressured_ms,omitempty"`
+	Running         bool  `protobuf:"varint,7,opt,name=running,proto3" json:"running,omitempty"`
+	ElapsedMs       int64 `protobuf:"varint,8,opt,name=elapsed_ms,json=elapsedMs,proto3" json:"elapsed_ms,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -390,6 +413,13 @@ func (x *SubtaskStatus) GetRunning() bool {
 		return x.Running
 	}
 	return false
+}
+
+func (x *SubtaskStatus) GetElapsedMs() int64 {
+	if x != nil {
+		return x.ElapsedMs
+	}
+	return 0
 }
 
 type HeartbeatResponse struct {
@@ -584,17 +614,19 @@ var File_am_proto_control_proto protoreflect.FileDescriptor
 
 const file_am_proto_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16am/proto/control.proto\x12\floom.control\"`\n" +
+	"\x16am/proto/control.proto\x12\floom.control\"\x89\x01\n" +
 	"\x0fRegisterRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\x05R\x06worker\x12\x12\n" +
-	"\x04host\x18\x03 \x01(\tR\x04host\"\x9d\x01\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12'\n" +
+	"\x0fshuffle_address\x18\x04 \x01(\tR\x0eshuffleAddress\"\xca\x01\n" +
 	"\n" +
 	"Assignment\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\x05R\x06worker\x12\x10\n" +
 	"\x03run\x18\x02 \x01(\x05R\x03run\x121\n" +
 	"\bsubtasks\x18\x03 \x03(\v2\x15.loom.control.SubtaskR\bsubtasks\x122\n" +
-	"\x15heartbeat_interval_ms\x18\x04 \x01(\x03R\x13heartbeatIntervalMs\"5\n" +
+	"\x15heartbeat_interval_ms\x18\x04 \x01(\x03R\x13heartbeatIntervalMs\x12+\n" +
+	"\x11shuffle_addresses\x18\x05 \x03(\tR\x10shuffleAddresses\"5\n" +
 	"\aSubtask\x12\x14\n" +
 	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x05R\x05index\"\xf4\x01\n" +
@@ -607,7 +639,7 @@ const file_am_proto_control_proto_rawDesc = "" +
 	"\rrunning_tasks\x18\x04 \x01(\x05R\frunningTasks\x12\x1f\n" +
 	"\vtotal_tasks\x18\x05 \x01(\x05R\n" +
 	"totalTasks\x127\n" +
-	"\bsubtasks\x18\x06 \x03(\v2\x1b.loom.control.SubtaskStatusR\bsubtasks\"\xd4\x01\n" +
+	"\bsubtasks\x18\x06 \x03(\v2\x1b.loom.control.SubtaskStatusR\bsubtasks\"\xf3\x01\n" +
 	"\rSubtaskStatus\x12\x14\n" +
 	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -617,7 +649,9 @@ const file_am_proto_control_proto_rawDesc = "" +
 	"\vrecords_out\x18\x05 \x01(\x03R\n" +
 	"recordsOut\x12)\n" +
 	"\x10backpressured_ms\x18\x06 \x01(\x03R\x0fbackpressuredMs\x12\x18\n" +
-	"\arunning\x18\a \x01(\bR\arunning\"?\n" +
+	"\arunning\x18\a \x01(\bR\arunning\x12\x1d\n" +
+	"\n" +
+	"elapsed_ms\x18\b \x01(\x03R\telapsedMs\"?\n" +
 	"\x11HeartbeatResponse\x12\x12\n" +
 	"\x04stop\x18\x01 \x01(\bR\x04stop\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"4\n" +

@@ -35,9 +35,13 @@ const (
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type ControlClient interface {
-	// Register announces a started worker container and returns its
-	// assignment. A container the AM did not launch for the current run of
-	// the job is refused (FailedPrecondition).
+	// Register announces a started worker container with the address of its
+	// partition server and returns its assignment. The AM answers once every
+	// worker of the run registered (all tasks of the job are deployed at
+	// once), so the assignment can carry every worker's address. A container
+	// the AM did not launch for the current run of the job is refused
+	// (FailedPrecondition), and so is one whose run fails before it is
+	// deployed (Aborted).
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*Assignment, error)
 	// Heartbeat reports a worker's progress; the reply may tell it to stop.
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
@@ -99,9 +103,13 @@ func (c *controlClient) Failed(ctx context.Context, in *FailedRequest, opts ...g
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
 type ControlServer interface {
-	// Register announces a started worker container and returns its
-	// assignment. A container the AM did not launch for the current run of
-	// the job is refused (FailedPrecondition).
+	// Register announces a started worker container with the address of its
+	// partition server and returns its assignment. The AM answers once every
+	// worker of the run registered (all tasks of the job are deployed at
+	// once), so the assignment can carry every worker's address. A container
+	// the AM did not launch for the current run of the job is refused
+	// (FailedPrecondition), and so is one whose run fails before it is
+	// deployed (Aborted).
 	Register(context.Context, *RegisterRequest) (*Assignment, error)
 	// Heartbeat reports a worker's progress; the reply may tell it to stop.
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
