@@ -58,6 +58,22 @@ var (
 	// sent anyway: the latency cost of batching.
 	BufferTimeout = Duration("execution.buffer-timeout", 100*time.Millisecond,
 		"longest time a partly filled batch waits before it is sent")
+	// NetworkBufferSize is the size of a network buffer: what crosses
+	// between workers in one message, filled with serialized batches.
+	NetworkBufferSize = Bytes("taskmanager.memory.segment-size", 32<<10,
+		"size of a network buffer between workers (a larger batch makes one larger buffer)").Check(bytesAtLeast(1 << 10))
+	// NetworkBuffersPerChannel is the buffers each remote input channel
+	// owns: its credit when its producer has no backlog.
+	NetworkBuffersPerChannel = Int("taskmanager.network.memory.buffers-per-channel", 2,
+		"exclusive network buffers of each input channel fed by another worker").Check(atLeast(1))
+	// NetworkFloatingBuffers is the buffers an input gate lends to the
+	// channels with a backlog.
+	NetworkFloatingBuffers = Int("taskmanager.network.memory.floating-buffers-per-gate", 8,
+		"network buffers a task's input shares among its remote channels with a backlog").Check(atLeast(0))
+	// NetworkMaxBuffersPerChannel bounds the producer side: the buffers one
+	// output channel to another worker may hold before its task waits.
+	NetworkMaxBuffersPerChannel = Int("taskmanager.network.memory.max-buffers-per-channel", 4,
+		"network buffers an output channel to another worker holds (filling or awaiting credit) before its task waits").Check(atLeast(1))
 	// RuntimeMode chooses streaming or batch execution; automatic picks
 	// batch when every source is bounded.
 	RuntimeMode = Enum("execution.runtime-mode", ModeAutomatic, []string{ModeStreaming, ModeBatch, ModeAutomatic},
@@ -114,6 +130,15 @@ func atLeast(n int) func(int) string {
 	return func(v int) string {
 		if v < n {
 			return fmt.Sprintf("want an integer of at least %d", n)
+		}
+		return ""
+	}
+}
+
+func bytesAtLeast(n int64) func(int64) string {
+	return func(v int64) string {
+		if v < n {
+			return "want a size of at least " + FormatBytes(n)
 		}
 		return ""
 	}

@@ -395,3 +395,88 @@ func TestShuffleServerStopFailsProducer(t *testing.T) {
 		t.Fatal("Send still blocked 5s after the server stopped")
 	}
 }
+
+// TestShuffleDrain: a server drains only after a consumer that connects
+// late read every buffer and closed its connection; with data nobody reads
+// it gives up when its context ends, saying so.
+func TestShuffleDrain(t *testing.T) {
+	srv, addr, _ := startServer(t, network.ServerConfig{BufferSize: 1 << 10, BuffersPerSubpartition: 2})
+	id := network.ChannelID{Attempt: 3, Edge: 1, Producer: 0, Consumer: 0}
+	s, err := srv.Sender(id, int64Batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := script(0, 40)
+	produced := make(chan error, 1)
+	go func() {
+		for _, e := range want {
+			if err := s.Send(context.Background(), e, nil); err != nil {
+				produced <- err
+				return
+			}
+		}
+		produced <- nil
+	}()
+	drained := make(chan error, 1)
+	go func() {
+		if err := <-produced; err != nil {
+			drained <- err
+			return
+		}
+		drained <- srv.Drain(context.Background())
+	}()
+	time.Sleep(50 * time.Millisecond) // the consumer comes late
+	client := network.NewPartitionClient(network.ClientConfig{})
+	g := network.NewGate(1, 4)
+	if err := client.Connect(g, 0, addr, id, int64Batches); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for done := false; !done; {
+		select {
+		case <-g.Ready():
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no element for 5s after %d: %v", got, g.Err())
+		}
+		for {
+			_, e, ok := g.Poll(nil)
+			if !ok {
+				break
+			}
+			if !sameElement(e, want[got]) {
+				t.Fatalf("element %d: %+v, want %+v", got, e, want[got])
+			}
+			got++
+			done = e.Kind == network.KindEndOfInput
+		}
+	}
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned %v while the consumer was still connected", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	client.Close()
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Drain still waiting 5s after the consumer closed")
+	}
+
+	// Nobody reads: Drain ends with its context, naming what was left.
+	srv2, _, _ := startServer(t, network.ServerConfig{})
+	s2, err := srv2.Sender(id, int64Batches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Send(context.Background(), network.Element{Kind: network.KindEndOfInput}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := srv2.Drain(ctx); err == nil || !strings.Contains(err.Error(), "1 subpartition(s) not fully sent") {
+		t.Fatalf("Drain with an unread subpartition = %v", err)
+	}
+}

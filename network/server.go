@@ -129,6 +129,45 @@ func (s *PartitionServer) Stop() {
 	s.grpc.Stop()
 }
 
+// Drain stops the server once its data is delivered: it waits until every
+// subpartition's last buffer went to its consumer and every consumer closed
+// its connection (so nothing is left in a connection's send queue). Call it
+// after this process's producers ended: consumers in other processes may
+// still be reading, and must be able to connect late. When ctx ends first,
+// Drain stops the server at once and says what was left.
+func (s *PartitionServer) Drain(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		n := len(s.subs)
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			s.Stop()
+			return fmt.Errorf("partition server stopped with %d subpartition(s) not fully sent: %w", n, context.Cause(ctx))
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		s.Stop()
+		return nil
+	case <-ctx.Done():
+		s.Stop()
+		<-done
+		return fmt.Errorf("partition server stopped while consumers were still connected: %w", context.Cause(ctx))
+	}
+}
+
 // flushLoop sends partly filled buffers that waited a buffer timeout.
 func (s *PartitionServer) flushLoop() {
 	t := time.NewTicker(s.cfg.BufferTimeout)
