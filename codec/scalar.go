@@ -53,8 +53,11 @@ func uvarint(src []byte, what string) (uint64, int, error) {
 // lengthPrefixed reads a varint length and returns the bytes it announces.
 // It never trusts the length beyond len(src).
 func lengthPrefixed(src []byte, what string) ([]byte, int, error) {
-	l, n, err := uvarint(src, what+" length")
-	if err != nil {
+	l, n := binary.Uvarint(src)
+	if n <= 0 {
+		// Name the failure here only: what+" length" on every call would
+		// allocate, as it escapes into the error.
+		_, _, err := uvarint(src, what+" length")
 		return nil, 0, err
 	}
 	if l > uint64(len(src)-n) {
