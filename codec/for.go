@@ -1,15 +1,17 @@
 package codec
 
 import (
-	"fmt"
 	"reflect"
 	"time"
 )
 
-// For returns the built-in codec for T, chosen once by T's type, or an error
-// naming T when there is none. Named types (type UserID string) have no
-// built-in codec: give one explicitly. The API calls For when a user does not
-// give a codec, so the error says what to do.
+// For returns the codec for T: the built-in one when T has one, otherwise one
+// derived from T's structure (see derive.go) when T is plain data: structs,
+// arrays and slices of scalars, strings, time.Time and each other, and named
+// types of those. Derivation happens once per type. For a type with a pointer,
+// map, interface or other unsupported part, the error names T and the first
+// such field, and says what to do: the API calls For when a user does not give
+// a codec.
 func For[T any]() (Codec[T], error) {
 	var zero T
 	var c any
@@ -58,11 +60,14 @@ func For[T any]() (Codec[T], error) {
 	if tc, ok := c.(Codec[T]); ok {
 		return tc, nil
 	}
-	name := reflect.TypeFor[T]().String()
-	return nil, fmt.Errorf("no built-in codec for %s; give one with codec.JSON[%s]() or your own codec.Codec", name, name)
+	p, err := planOf(reflect.TypeFor[T]())
+	if err != nil {
+		return nil, err
+	}
+	return derivedCodec[T]{p: p}, nil
 }
 
-// MustFor is For for types known to have a built-in codec; it panics
+// MustFor is For for types known to have a codec; it panics
 // otherwise. Meant for package-level variables and tests.
 func MustFor[T any]() Codec[T] {
 	c, err := For[T]()
