@@ -36,12 +36,16 @@ func TestNilFunctionIsRejected(t *testing.T) {
 	}
 }
 
-type point struct{ X, Y int }
+// point has no codec: pointers have none.
+type point struct {
+	X, Y int
+	Next *point
+}
 
 func TestKeyByWithoutCodecIsAnError(t *testing.T) {
 	env := NewEnv("j")
 	src := FromSource(env, "gen", datagen.New(gen, datagen.Options{Count: 10}), nil)
-	k := KeyBy(src, func(i int64) point { return point{int(i), 0} })
+	k := KeyBy(src, func(i int64) point { return point{X: int(i)} })
 	Aggregate(k, "count", Count[int64](), nil).SinkTo("out", blackhole.New[KV[point, int64]]())
 	_, err := env.Graph()
 	if err == nil || !strings.Contains(err.Error(), "point") || !strings.Contains(err.Error(), "KeyByCodec") && !strings.Contains(err.Error(), "codec") {
