@@ -54,7 +54,8 @@ var lsmFlushSize = 4 << 20
 // Every state write goes into one indexed batch, and every read goes through
 // it (batch.Get, batch.NewIter see the batch over the DB), so a write costs an
 // append and a skiplist insert; the batch is committed when it reaches
-// lsmFlushSize and before a snapshot.
+// lsmFlushSize and before a snapshot. Value and map states put a write-back
+// cache in front of the batch (lsm_cache.go).
 type lsmBackend struct {
 	reg   registry
 	db    *pebble.DB
@@ -75,6 +76,9 @@ type lsmBackend struct {
 	restoredSeq map[string]uint64
 	// seq numbers list elements; it only grows, so Add never reads.
 	seq uint64
+	// cached are the states with a write-back cache (lsm_cache.go), in the
+	// order of their first cached entry.
+	cached []cachedState
 }
 
 // NewLSM opens a backend storing state in a new Pebble store in dir for the
@@ -323,6 +327,9 @@ func (b *lsmBackend) Snapshot(w SnapshotWriter) error {
 		return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
 	}
 	m := newRunMerger(w, runs)
+	if err := b.writeCaches(); err != nil {
+		return fmt.Errorf("snapshot lsm backend %v: %w", b.reg.kgs, err)
+	}
 	// Commit what is buffered so the snapshot iterates the DB alone, not a
 	// merge of it with a large batch. An iterator over the batch sees both,
 	// so the snapshot is correct even when an open Range holds the commit off.
@@ -458,20 +465,10 @@ func (s *lsmKeyed[K]) set(op string, k, v []byte) error {
 	return nil
 }
 
-// delete removes k through the batch.
-func (s *lsmKeyed[K]) delete(op string, k []byte) error {
-	if err := s.b.batch.Delete(k, nil); err != nil {
-		return s.errorf(op, err)
-	}
-	if err := s.b.written(); err != nil {
-		return s.errorf(op, err)
-	}
-	return nil
-}
-
 type lsmValue[K comparable, V any] struct {
 	lsmKeyed[K]
-	vc codec.Codec[V]
+	vc    codec.Codec[V]
+	cache valueCache
 }
 
 func (s *lsmValue[K, V]) Value() (V, bool, error) {
@@ -480,16 +477,11 @@ func (s *lsmValue[K, V]) Value() (V, bool, error) {
 	if err != nil {
 		return zero, false, err
 	}
-	raw, closer, err := s.b.batch.Get(k)
-	if err == pebble.ErrNotFound {
-		return zero, false, nil
+	e, err := s.entry(k)
+	if err != nil || !e.present {
+		return zero, false, err
 	}
-	if err != nil {
-		return zero, false, s.errorf("read", err)
-	}
-	// Decode before Close: raw is only valid until then.
-	v, err := decodeWhole(s.vc, raw)
-	closer.Close()
+	v, err := decodeWhole(s.vc, e.val)
 	if err != nil {
 		return zero, false, s.errorf("decode value", err)
 	}
@@ -497,21 +489,11 @@ func (s *lsmValue[K, V]) Value() (V, bool, error) {
 }
 
 func (s *lsmValue[K, V]) Update(v V) error {
-	k, err := s.storeKey()
-	if err != nil {
-		return err
-	}
 	s.val = s.vc.Append(s.val[:0], v)
-	return s.set("write", k, s.val)
+	return s.write("write", s.val, true)
 }
 
-func (s *lsmValue[K, V]) Clear() error {
-	k, err := s.storeKey()
-	if err != nil {
-		return err
-	}
-	return s.delete("clear", k)
-}
+func (s *lsmValue[K, V]) Clear() error { return s.write("clear", nil, false) }
 
 type lsmList[K comparable, V any] struct {
 	lsmKeyed[K]
@@ -584,35 +566,34 @@ func (s *lsmList[K, V]) Clear() error { return s.deleteAll() }
 
 type lsmMap[K comparable, UK comparable, UV any] struct {
 	lsmKeyed[K]
-	ukc codec.Codec[UK]
-	uvc codec.Codec[UV]
+	ukc   codec.Codec[UK]
+	uvc   codec.Codec[UV]
+	cache mapCache
 }
 
-// entryKey sets s.key to the store key of uk in the current key's map.
-func (s *lsmMap[K, UK, UV]) entryKey(uk UK) ([]byte, error) {
-	k, err := s.storeKey()
+// entryKey sets s.key to the store key of uk in the current key's map; p is
+// its prefix, the current key's store key.
+func (s *lsmMap[K, UK, UV]) entryKey(uk UK) (p, k []byte, err error) {
+	k, err = s.storeKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	n := len(k)
 	s.key = s.ukc.Append(k, uk)
-	return s.key, nil
+	return s.key[:n], s.key, nil
 }
 
 func (s *lsmMap[K, UK, UV]) Get(uk UK) (UV, bool, error) {
 	var zero UV
-	k, err := s.entryKey(uk)
+	p, k, err := s.entryKey(uk)
 	if err != nil {
 		return zero, false, err
 	}
-	raw, closer, err := s.b.batch.Get(k)
-	if err == pebble.ErrNotFound {
-		return zero, false, nil
+	e, err := s.mapEntry(p, k)
+	if err != nil || !e.present {
+		return zero, false, err
 	}
-	if err != nil {
-		return zero, false, s.errorf("read", err)
-	}
-	uv, err := decodeWhole(s.uvc, raw)
-	closer.Close()
+	uv, err := decodeWhole(s.uvc, e.val)
 	if err != nil {
 		return zero, false, s.errorf(fmt.Sprintf("decode value of map key %v", uk), err)
 	}
@@ -620,20 +601,20 @@ func (s *lsmMap[K, UK, UV]) Get(uk UK) (UV, bool, error) {
 }
 
 func (s *lsmMap[K, UK, UV]) Put(uk UK, uv UV) error {
-	k, err := s.entryKey(uk)
+	p, k, err := s.entryKey(uk)
 	if err != nil {
 		return err
 	}
 	s.val = s.uvc.Append(s.val[:0], uv)
-	return s.set("put", k, s.val)
+	return s.writeEntry("put", p, k, s.val, true)
 }
 
 func (s *lsmMap[K, UK, UV]) Remove(uk UK) error {
-	k, err := s.entryKey(uk)
+	p, k, err := s.entryKey(uk)
 	if err != nil {
 		return err
 	}
-	return s.delete("remove", k)
+	return s.writeEntry("remove", p, k, nil, false)
 }
 
 // Range iterates a view of the map taken when it starts (a Pebble batch
@@ -648,6 +629,9 @@ func (s *lsmMap[K, UK, UV]) Range(fn func(UK, UV) error) error {
 	// Own bounds: fn may read this state, which reuses s.lo and s.hi.
 	lo := bytes.Clone(p)
 	hi := prefixEnd(p)
+	if err := s.flushKey(lo); err != nil {
+		return err
+	}
 	it, err := s.b.batch.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return s.errorf("read", err)
@@ -685,6 +669,17 @@ func (s *lsmMap[K, UK, UV]) IsEmpty() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	if ke := s.cache.lookup(lo); ke != nil {
+		for _, e := range ke.es {
+			if e.present {
+				return false, nil
+			}
+		}
+	}
+	// The store decides: write the key's removals first.
+	if err := s.flushKey(lo); err != nil {
+		return false, err
+	}
 	it, err := s.b.batch.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return false, s.errorf("read", err)
@@ -697,4 +692,11 @@ func (s *lsmMap[K, UK, UV]) IsEmpty() (bool, error) {
 	return empty, nil
 }
 
-func (s *lsmMap[K, UK, UV]) Clear() error { return s.deleteAll() }
+func (s *lsmMap[K, UK, UV]) Clear() error {
+	p, err := s.storeKey()
+	if err != nil {
+		return err
+	}
+	s.dropKey(p)
+	return s.deleteAll()
+}
