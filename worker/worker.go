@@ -1,8 +1,10 @@
 // Package worker is the process YARN runs in a worker container: it rebuilds
-// the job from the spec the client shipped, registers with the
+// the job from the spec the client shipped, starts the partition server its
+// subtasks' outputs to other workers go through, registers with the
 // ApplicationMaster over gRPC (proving it belongs to the job with the
 // application secret), runs the subtasks the AM assigns with the engine,
-// heartbeats their progress and counters, and reports how they ended.
+// reading other workers' subtasks from their partition servers, heartbeats
+// progress, counters and backpressure, and reports how they ended.
 package worker
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -26,7 +29,10 @@ import (
 	"github.com/loom-yarn/loom/am/proto/controlpb"
 	"github.com/loom-yarn/loom/conf"
 	"github.com/loom-yarn/loom/engine"
+	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/network"
 	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/scheduler"
 )
 
 // Options say where the worker's job and AM are. OptionsFromEnv fills them
@@ -93,6 +99,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	scfg, ccfg := networkConfig(job.Conf)
+	lis, shuffleAddr, err := listenShuffle(opts.Host)
+	if err != nil {
+		return err
+	}
+	srv := network.NewPartitionServer(scfg)
+	go srv.Serve(lis)
+	defer srv.Stop()
 
 	conn, err := grpc.NewClient(opts.AMAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -102,24 +116,39 @@ func Run(ctx context.Context, opts Options) error {
 	client := controlpb.NewControlClient(conn)
 	callCtx := am.WithSecret(ctx, opts.Secret)
 
-	asg, err := register(callCtx, client, opts)
+	lg.Printf("partition server on %s; registering with the AM at %s", shuffleAddr, opts.AMAddress)
+	asg, err := register(callCtx, client, opts, shuffleAddr)
 	if err != nil {
 		return err
 	}
 	if int(asg.GetWorker()) != opts.WorkerID {
 		return fmt.Errorf("the AM assigned worker %d to container %s, launched as worker %d (%s)", asg.GetWorker(), opts.ContainerID, opts.WorkerID, am.EnvWorkerID)
 	}
+	addrs := asg.GetShuffleAddresses()
+	if len(addrs) != job.Plan.Workers {
+		return fmt.Errorf("the AM sent %d partition server addresses for the %d workers of job %s's plan: the AM and this worker disagree on the job", len(addrs), job.Plan.Workers, job.Spec.Job)
+	}
 	runs := map[subtaskKey]bool{}
 	for _, s := range asg.GetSubtasks() {
 		runs[subtaskKey{s.GetChain(), int(s.GetIndex())}] = true
 	}
-	lg.Printf("registered with the AM at %s as worker %d of run %d: %d subtasks", opts.AMAddress, asg.GetWorker(), asg.GetRun(), len(runs))
+	isHere := func(chain string, i int) bool { return runs[subtaskKey{chain, i}] }
+	lg.Printf("deployed by the AM as worker %d of run %d: %d subtasks; partition servers %v; %s", asg.GetWorker(), asg.GetRun(), len(runs), addrs,
+		networkBound(job, isHere, scfg, ccfg))
 
-	runCtx, cancel := context.WithCancelCause(ctx)
+	// lifeCtx lasts until the worker is done serving: heartbeats cancel it
+	// when the AM says stop or is lost, which also cancels the subtasks.
+	lifeCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	netClient := network.NewPartitionClient(ccfg)
+	defer netClient.Close()
 	eo := engineOptions(job)
-	eo.Runs = func(chain string, i int) bool { return runs[subtaskKey{chain, i}] }
-	x, err := engine.Start(runCtx, job.Graph, eo)
+	eo.Runs = isHere
+	eo.Shuffle = &engine.Shuffle{Server: srv, Client: netClient, Attempt: int64(asg.GetRun()),
+		AddrOf: func(chain string, i int) string {
+			return addrs[job.Plan.WorkerOf(scheduler.Subtask{Chain: chain, Index: i})]
+		}}
+	x, err := engine.Start(lifeCtx, job.Graph, eo)
 	if err != nil {
 		return report(callCtx, client, opts, err, lg)
 	}
@@ -136,18 +165,122 @@ func Run(ctx context.Context, opts Options) error {
 	hbWG.Add(1)
 	go func() {
 		defer hbWG.Done()
-		heartbeats(runCtx, client, callCtx, opts, x, names, interval, cancel, lg)
+		heartbeats(lifeCtx, client, callCtx, opts, x, names, interval, cancel, lg)
 	}()
+	defer hbWG.Wait()
+	defer cancel(nil)
 	runErr := x.Wait()
-	cancel(nil)
-	hbWG.Wait()
-	if cause := context.Cause(runCtx); errors.Is(cause, ErrStopped) || errors.Is(cause, errAMLost) {
+	// Every input of this worker's subtasks ended (or failed): its
+	// connections to other workers' partition servers are no longer needed,
+	// and closing them lets those servers drain.
+	netClient.Close()
+	if cause := context.Cause(lifeCtx); errors.Is(cause, ErrStopped) || errors.Is(cause, errAMLost) {
 		return cause
 	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("worker %d cancelled: %w", opts.WorkerID, context.Cause(ctx))
 	}
-	return report(callCtx, client, opts, runErr, lg)
+	if err := report(callCtx, client, opts, runErr, lg); err != nil || runErr != nil {
+		return err
+	}
+	// Subtasks of other workers may still be reading what this one's
+	// produced: serve them until they have it all, or the AM says stop.
+	start := time.Now()
+	if err := srv.Drain(lifeCtx); err != nil {
+		lg.Printf("stopped serving after %v: %v", time.Since(start).Round(time.Millisecond), err)
+		return nil
+	}
+	lg.Printf("all output delivered to the other workers, %v after finishing", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// listenShuffle opens the partition server's listener on host (the
+// container's node, $NM_HOST; loopback when unset) with a port the OS picks,
+// and returns the address other workers reach it at.
+func listenShuffle(host string) (net.Listener, string, error) {
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	lis, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		// The node's name may not resolve to an address of this machine
+		// (NAT, an alias): listen on every interface, advertise the name.
+		var err2 error
+		if lis, err2 = net.Listen("tcp", ":0"); err2 != nil {
+			return nil, "", fmt.Errorf("partition server listener on %s (%v) or any interface: %w", host, err, err2)
+		}
+	}
+	return lis, net.JoinHostPort(host, strconv.Itoa(lis.Addr().(*net.TCPAddr).Port)), nil
+}
+
+// networkConfig is the network shuffle's configuration from the job's
+// options: the buffers that bound a worker's network memory.
+func networkConfig(cfg *conf.Config) (network.ServerConfig, network.ClientConfig) {
+	timeout := conf.BufferTimeout.Get(cfg)
+	if timeout == 0 {
+		timeout = network.FlushEveryElement // as in Flink: 0 sends every element at once
+	}
+	floating := conf.NetworkFloatingBuffers.Get(cfg)
+	if floating == 0 {
+		floating = -1 // none; the client's 0 means its default
+	}
+	return network.ServerConfig{
+			BufferSize:             int(conf.NetworkBufferSize.Get(cfg)),
+			BuffersPerSubpartition: conf.NetworkMaxBuffersPerChannel.Get(cfg),
+			BufferTimeout:          timeout,
+		}, network.ClientConfig{
+			ExclusiveBuffers: conf.NetworkBuffersPerChannel.Get(cfg),
+			FloatingBuffers:  floating,
+		}
+}
+
+// networkBound describes the most memory the worker's network buffers can
+// take: every output channel to another worker holds at most
+// BuffersPerSubpartition buffers, every input gate with remote channels at
+// most ExclusiveBuffers per remote channel plus FloatingBuffers. A batch
+// larger than a buffer makes one larger buffer, so the bound assumes
+// batches smaller than BufferSize.
+func networkBound(job *am.Job, isHere func(string, int) bool, s network.ServerConfig, c network.ClientConfig) string {
+	chainOf := map[*graph.Vertex]*graph.Chain{}
+	chains := job.Graph.Chains()
+	for _, ch := range chains {
+		for _, v := range ch.Vertices {
+			chainOf[v] = ch
+		}
+	}
+	outs, ins, gates := 0, 0, 0
+	for _, ch := range chains {
+		for i := 0; i < ch.Parallelism; i++ {
+			if !isHere(ch.ID, i) {
+				continue
+			}
+			for _, e := range ch.Outputs {
+				to := chainOf[e.To]
+				for k := 0; k < to.Parallelism; k++ {
+					if (e.Part != graph.Forward || k == i) && !isHere(to.ID, k) {
+						outs++
+					}
+				}
+			}
+			remote := 0
+			for _, e := range ch.Inputs {
+				from := chainOf[e.From]
+				for j := 0; j < from.Parallelism; j++ {
+					if (e.Part != graph.Forward || j == i) && !isHere(from.ID, j) {
+						remote++
+					}
+				}
+			}
+			if remote > 0 {
+				ins += remote
+				gates++
+			}
+		}
+	}
+	floating := max(c.FloatingBuffers, 0)
+	buffers := outs*s.BuffersPerSubpartition + ins*c.ExclusiveBuffers + gates*floating
+	return fmt.Sprintf("network memory at most %d buffers of %d bytes = %d KiB (%d output channels to other workers x %d, %d remote input channels x %d, %d gates x %d floating)",
+		buffers, s.BufferSize, buffers*s.BufferSize>>10, outs, s.BuffersPerSubpartition, ins, c.ExclusiveBuffers, gates, floating)
 }
 
 type subtaskKey struct {
@@ -155,12 +288,15 @@ type subtaskKey struct {
 	index int
 }
 
-// register announces the worker, retrying while the AM is unreachable; a
-// refusal (wrong secret, not a worker of the current run) is final.
-func register(ctx context.Context, client controlpb.ControlClient, opts Options) (*controlpb.Assignment, error) {
+// register announces the worker and its partition server, retrying while
+// the AM is unreachable; the answer comes when every worker of the run
+// registered. A refusal (wrong secret, not a worker of the current run, the
+// run failed meanwhile) is final.
+func register(ctx context.Context, client controlpb.ControlClient, opts Options, shuffleAddr string) (*controlpb.Assignment, error) {
 	deadline := time.Now().Add(opts.AMTimeout)
 	for {
-		asg, err := client.Register(ctx, &controlpb.RegisterRequest{ContainerId: opts.ContainerID, Worker: int32(opts.WorkerID), Host: opts.Host})
+		asg, err := client.Register(ctx, &controlpb.RegisterRequest{ContainerId: opts.ContainerID, Worker: int32(opts.WorkerID), Host: opts.Host,
+			ShuffleAddress: shuffleAddr})
 		if err == nil {
 			return asg, nil
 		}
@@ -246,7 +382,7 @@ func heartbeat(container string, x *engine.Execution, chainIDs map[string]string
 	}
 	for _, tm := range x.TaskMetrics() {
 		st := &controlpb.SubtaskStatus{Chain: chainIDs[tm.Task], Name: tm.Task, Index: int32(tm.Subtask), Running: running,
-			BackpressuredMs: tm.BackpressuredNanos.Load() / int64(time.Millisecond)}
+			BackpressuredMs: tm.BackpressuredNanos.Load() / int64(time.Millisecond), ElapsedMs: p.Elapsed.Milliseconds()}
 		if ops := tm.Operators; len(ops) > 0 {
 			st.RecordsIn = ops[0].RecordsIn.Load()
 			st.RecordsOut = ops[len(ops)-1].RecordsOut.Load()
@@ -258,7 +394,8 @@ func heartbeat(container string, x *engine.Execution, chainIDs map[string]string
 
 // engineOptions are the engine settings of the job's options, for a
 // worker's share: the AM prepared the job once, and checkpoints are not
-// coordinated across workers yet, so they stay off.
+// coordinated across workers yet, so they stay off. The caller adds the
+// share and the shuffle.
 func engineOptions(job *am.Job) engine.Options {
 	cfg := job.Conf
 	return engine.Options{

@@ -17,6 +17,7 @@ import (
 
 	"github.com/loom-yarn/loom/am"
 	"github.com/loom-yarn/loom/am/proto/controlpb"
+	"github.com/loom-yarn/loom/connector/datagen"
 	"github.com/loom-yarn/loom/connector/file"
 	"github.com/loom-yarn/loom/engine"
 	_ "github.com/loom-yarn/loom/jobs"
@@ -42,8 +43,9 @@ func init() {
 	}})
 }
 
-// fakeAM is an in-process AM control service that assigns every subtask of
-// the job to worker 0 and records what the worker reports.
+// fakeAM is an in-process AM control service: it answers registrations
+// once every worker of the plan registered, with the plan's subtasks and
+// every worker's partition server, and records what the workers report.
 type fakeAM struct {
 	controlpb.UnimplementedControlServer
 	job  *am.Job
@@ -51,33 +53,49 @@ type fakeAM struct {
 
 	mu         sync.Mutex
 	registered []string
+	addrs      []string
+	deployed   chan struct{}
 	heartbeats int
-	finished   bool
+	lastBeat   *controlpb.HeartbeatRequest
+	finished   int
 	failed     string
 }
 
-func (f *fakeAM) Register(_ context.Context, req *controlpb.RegisterRequest) (*controlpb.Assignment, error) {
+func (f *fakeAM) Register(ctx context.Context, req *controlpb.RegisterRequest) (*controlpb.Assignment, error) {
+	f.mu.Lock()
+	f.registered = append(f.registered, req.GetContainerId())
+	w := int(req.GetWorker())
+	f.addrs[w] = req.GetShuffleAddress()
+	if len(f.registered) == f.job.Plan.Workers {
+		close(f.deployed)
+	}
+	f.mu.Unlock()
+	select {
+	case <-f.deployed:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.registered = append(f.registered, req.GetContainerId())
-	a := &controlpb.Assignment{Worker: 0, HeartbeatIntervalMs: 20}
-	for _, s := range f.job.Plan.Subtasks[0] {
+	a := &controlpb.Assignment{Worker: int32(w), HeartbeatIntervalMs: 20, ShuffleAddresses: f.addrs}
+	for _, s := range f.job.Plan.Subtasks[w] {
 		a.Subtasks = append(a.Subtasks, &controlpb.Subtask{Chain: s.Chain, Index: int32(s.Index)})
 	}
 	return a, nil
 }
 
-func (f *fakeAM) Heartbeat(context.Context, *controlpb.HeartbeatRequest) (*controlpb.HeartbeatResponse, error) {
+func (f *fakeAM) Heartbeat(_ context.Context, req *controlpb.HeartbeatRequest) (*controlpb.HeartbeatResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.heartbeats++
+	f.lastBeat = req
 	return &controlpb.HeartbeatResponse{Stop: f.stop != "", Reason: f.stop}, nil
 }
 
 func (f *fakeAM) Finished(context.Context, *controlpb.FinishedRequest) (*controlpb.Ack, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.finished = true
+	f.finished++
 	return &controlpb.Ack{}, nil
 }
 
@@ -89,15 +107,21 @@ func (f *fakeAM) Failed(_ context.Context, req *controlpb.FailedRequest) (*contr
 }
 
 // setup writes a job spec and input into a working directory, prepares the
-// job as the AM would and starts a fake AM that wants secret.
+// job as the AM would and starts a fake AM that wants secret; the job runs
+// at parallelism 2 on one worker.
 func setup(t *testing.T, job string, args func(in, out string) []string, input string) (*fakeAM, Options, string) {
+	return setupPlan(t, job, args, input, 2, 2)
+}
+
+// setupPlan is setup with the parallelism and slots per worker given.
+func setupPlan(t *testing.T, job string, args func(in, out string) []string, input string, parallelism, slots int) (*fakeAM, Options, string) {
 	t.Helper()
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "input.txt"), filepath.Join(dir, "out")
 	if err := os.WriteFile(in, []byte(input), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := &am.JobSpec{Job: job, Args: args(in, out), Conf: map[string]string{}, Parallelism: 2, SlotsPerWorker: 2}
+	spec := &am.JobSpec{Job: job, Args: args(in, out), Conf: map[string]string{}, Parallelism: parallelism, SlotsPerWorker: slots}
 	b, _ := spec.Marshal()
 	if err := os.WriteFile(filepath.Join(dir, am.SpecFile), b, 0o644); err != nil {
 		t.Fatal(err)
@@ -109,7 +133,7 @@ func setup(t *testing.T, job string, args func(in, out string) []string, input s
 	if err := engine.Prepare(j.Graph, true); err != nil {
 		t.Fatal(err)
 	}
-	fake := &fakeAM{job: j}
+	fake := &fakeAM{job: j, addrs: make([]string, j.Plan.Workers), deployed: make(chan struct{})}
 	srv := am.NewControlServer("s3cret")
 	controlpb.RegisterControlServer(srv, fake)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -162,7 +186,7 @@ func TestWorkerRunsItsShareAndReportsFinish(t *testing.T) {
 	if err := Run(context.Background(), opts); err != nil {
 		t.Fatalf("Run: %v\nlog:\n%s", err, opts.Log)
 	}
-	if !fake.finished || fake.failed != "" {
+	if fake.finished != 1 || fake.failed != "" {
 		t.Fatalf("AM saw finished=%v failed=%q", fake.finished, fake.failed)
 	}
 	if len(fake.registered) != 1 || fake.registered[0] != opts.ContainerID {
@@ -193,7 +217,7 @@ func TestWorkerReportsUserFunctionError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "poison line found") {
 		t.Fatalf("Run = %v, want the user function's error", err)
 	}
-	if fake.finished || !strings.Contains(fake.failed, "poison line found") || !strings.Contains(fake.failed, "check") {
+	if fake.finished != 0 || !strings.Contains(fake.failed, "poison line found") || !strings.Contains(fake.failed, "check") {
 		t.Fatalf("AM saw finished=%v failed=%q; want the error with its operator", fake.finished, fake.failed)
 	}
 }
@@ -212,7 +236,187 @@ func TestWorkerStopsWhenTheAMSaysSo(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("worker of an endless job did not stop when the AM said so")
 	}
-	if fake.finished || fake.failed != "" {
+	if fake.finished != 0 || fake.failed != "" {
 		t.Errorf("a stopped worker reported finished=%v failed=%q", fake.finished, fake.failed)
+	}
+}
+
+func init() {
+	// An endless keyed job of built-in types: generated words, counted.
+	stream.Register(stream.Job{Name: "worker-test-endless", Description: "counts generated words forever", Define: func(fs *pflag.FlagSet) stream.Builder {
+		output := fs.String("output", "", "")
+		return func(env *stream.Env) error {
+			words := stream.FromSource(env, "words", datagen.New(func(i int64, _ *datagen.Rand) string { return fmt.Sprintf("w%d", i%50) },
+				datagen.Options{Rate: 5000}), nil)
+			counts := stream.Aggregate(stream.KeyBy(words, func(w string) string { return w }), "count", stream.Count[string](), nil)
+			counts.SinkTo("write", file.Sink(*output, func(dst []byte, kv stream.KV[string, int64]) []byte {
+				return append(dst, kv.Key...)
+			}))
+			return nil
+		}
+	}})
+}
+
+// workerOpts is opts for worker w of a multi-worker run.
+func workerOpts(opts Options, w int) Options {
+	opts.WorkerID = w
+	opts.ContainerID = fmt.Sprintf("container_1_0001_01_%06d", w+2)
+	opts.Log = &syncLog{}
+	return opts
+}
+
+// syncLog is a log two goroutines of a worker may write.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTwoWorkersShuffle runs wordcount at parallelism 4 on two workers of
+// 2 slots: neither is deployed before both registered, the keyed edge
+// crosses between their partition servers, both finish, and the counts are
+// right.
+func TestTwoWorkersShuffle(t *testing.T) {
+	var in strings.Builder
+	want := map[string]int{}
+	for i := range 5000 {
+		w := fmt.Sprintf("w%c%c", 'a'+i%7, 'a'+i%11)
+		fmt.Fprintf(&in, "%s x\n", w)
+		want[w]++
+		want["x"]++
+	}
+	args := func(in, out string) []string { return []string{"--input", in, "--output", out} }
+	fake, opts, out := setupPlan(t, "wordcount", args, in.String(), 4, 2)
+	if fake.job.Plan.Workers != 2 {
+		t.Fatalf("plan of %d workers, want 2", fake.job.Plan.Workers)
+	}
+	errs := make([]chan error, 2)
+	logs := make([]*syncLog, 2)
+	for w := range 2 {
+		o := workerOpts(opts, w)
+		logs[w] = o.Log.(*syncLog)
+		errs[w] = make(chan error, 1)
+		go func() { errs[w] <- Run(context.Background(), o) }()
+		if w == 0 {
+			// Worker 0 waits for worker 1 before it runs anything.
+			time.Sleep(100 * time.Millisecond)
+			fake.mu.Lock()
+			beats := fake.heartbeats
+			fake.mu.Unlock()
+			if beats != 0 || strings.Contains(logs[0].String(), "deployed") {
+				t.Fatalf("worker 0 runs before worker 1 registered:\n%s", logs[0])
+			}
+		}
+	}
+	for w := range 2 {
+		select {
+		case err := <-errs[w]:
+			if err != nil {
+				t.Fatalf("worker %d: %v\nlog:\n%s", w, err, logs[w])
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("worker %d still running after a minute:\n%s", w, logs[w])
+		}
+	}
+	if fake.finished != 2 || fake.failed != "" {
+		t.Fatalf("AM saw %d finished, failed %q", fake.finished, fake.failed)
+	}
+	for w := range 2 {
+		l := logs[w].String()
+		for _, s := range []string{"network memory at most", "all output delivered"} {
+			if !strings.Contains(l, s) {
+				t.Errorf("worker %d log lacks %q:\n%s", w, s, l)
+			}
+		}
+	}
+	var got []string
+	for i := range 4 {
+		b, err := os.ReadFile(filepath.Join(out, file.PartName(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, strings.Split(strings.TrimSpace(string(b)), "\n")...)
+	}
+	var expect []string
+	for k, n := range want {
+		expect = append(expect, fmt.Sprintf("%s\t%d", k, n))
+	}
+	sort.Strings(got)
+	sort.Strings(expect)
+	if strings.Join(got, "\n") != strings.Join(expect, "\n") {
+		t.Errorf("got %d counts, want %d:\n%v", len(got), len(expect), got)
+	}
+}
+
+// brokenConnection says whether err tells of a lost peer: as a consumer (its
+// partition server) or as a producer (its consumer's connection).
+func brokenConnection(err string) bool {
+	return strings.Contains(err, "lost") &&
+		(strings.Contains(err, "from partition server 127.0.0.1:") || strings.Contains(err, "connection to consumer 127.0.0.1:"))
+}
+
+// TestWorkerFailsWhenAPeerDies: of two workers running an endless job, one
+// dies (its partition server goes with it); the other fails promptly and
+// reports the broken connection to the AM.
+func TestWorkerFailsWhenAPeerDies(t *testing.T) {
+	args := func(_, out string) []string { return []string{"--output", out} }
+	fake, opts, _ := setupPlan(t, "worker-test-endless", args, "", 2, 1)
+	ctx1, kill1 := context.WithCancel(context.Background())
+	defer kill1()
+	errs := make([]chan error, 2)
+	logs := make([]*syncLog, 2)
+	for w := range 2 {
+		o := workerOpts(opts, w)
+		logs[w] = o.Log.(*syncLog)
+		errs[w] = make(chan error, 1)
+		ctx := context.Background()
+		if w == 1 {
+			ctx = ctx1
+		}
+		go func() { errs[w] <- Run(ctx, o) }()
+	}
+	// Both run and exchange records (heartbeats show elapsed time and records).
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		fake.mu.Lock()
+		hb := fake.lastBeat
+		fake.mu.Unlock()
+		if hb != nil && hb.GetRecordsOut() > 0 && len(hb.GetSubtasks()) > 0 && hb.GetSubtasks()[0].GetElapsedMs() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no heartbeat with records and elapsed time within 20s:\n%s\n%s", logs[0], logs[1])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	kill1()
+	if err := <-errs[1]; err == nil {
+		t.Fatal("the killed worker returned nil")
+	}
+	start := time.Now()
+	select {
+	case err := <-errs[0]:
+		if err == nil || !brokenConnection(err.Error()) {
+			t.Fatalf("surviving worker: %v, want a failure naming the lost peer", err)
+		}
+		t.Logf("surviving worker failed %v after its peer died: %v", time.Since(start).Round(time.Millisecond), err)
+	case <-time.After(15 * time.Second):
+		t.Fatalf("surviving worker still running 15s after its peer died:\n%s", logs[0])
+	}
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	if !brokenConnection(fake.failed) {
+		t.Errorf("AM was told %q, want the broken connection", fake.failed)
 	}
 }
