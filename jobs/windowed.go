@@ -42,6 +42,7 @@ func defineWindowedCounts(fs *pflag.FlagSet) stream.Builder {
 	outOfOrder := fs.Duration("out-of-orderness", 2*time.Second, "how far behind the latest event time a click may arrive and still be counted")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	output := fs.String("output", "", "directory for the results: counts/ and late/ part files (empty: print to stdout)")
+	sinkDelay := fs.Duration("sink-delay", 0, "for backpressure tests: the counts sink waits this long per window result (a deliberately slow sink)")
 	return func(env *stream.Env) error {
 		switch {
 		case *events < 0:
@@ -54,6 +55,15 @@ func defineWindowedCounts(fs *pflag.FlagSet) stream.Builder {
 			return fmt.Errorf("--window %v: must be at least 1ms", *window)
 		case *outOfOrder < 0:
 			return fmt.Errorf("--out-of-orderness %v: must not be negative", *outOfOrder)
+		case *sinkDelay < 0:
+			return fmt.Errorf("--sink-delay %v: must not be negative", *sinkDelay)
+		}
+		format := formatWindowCount
+		if d := *sinkDelay; d > 0 {
+			format = func(dst []byte, r stream.WindowResult[int64, int64]) []byte {
+				time.Sleep(d)
+				return formatWindowCount(dst, r)
+			}
 		}
 		gen := clickGenerator(int64(*keys), *rate, outOfOrder.Milliseconds())
 		src := datagen.New(gen, datagen.Options{Count: *events, Rate: *rate, Seed: *seed})
@@ -62,12 +72,12 @@ func defineWindowedCounts(fs *pflag.FlagSet) stream.Builder {
 		counts := stream.WindowAggregate(w, "count per user", stream.Count[Click](), nil).UID("count-per-user")
 		late := w.LateRecords()
 		if *output == "" {
-			counts.SinkTo("print counts", print.New(print.Options[stream.WindowResult[int64, int64]]{Format: formatWindowCount})).UID("counts-sink")
+			counts.SinkTo("print counts", print.New(print.Options[stream.WindowResult[int64, int64]]{Format: format})).UID("counts-sink")
 			late.SinkTo("print late", print.New(print.Options[Click]{Format: formatLateClick})).UID("late-sink")
 			return nil
 		}
 		countsDir, lateDir := filepath.Join(*output, "counts"), filepath.Join(*output, "late")
-		counts.SinkTo("write "+countsDir, file.Sink(countsDir, formatWindowCount)).UID("counts-sink")
+		counts.SinkTo("write "+countsDir, file.Sink(countsDir, format)).UID("counts-sink")
 		late.SinkTo("write "+lateDir, file.Sink(lateDir, formatLateClick)).UID("late-sink")
 		return nil
 	}

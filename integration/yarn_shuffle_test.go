@@ -1,0 +1,289 @@
+//go:build integration
+
+package integration
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/loom-yarn/loom/am"
+)
+
+// TestYARNShuffleWordcount submits wordcount at parallelism 4 over 2 workers
+// of 2 slots on an HDFS input: the keyed edge crosses between the workers'
+// partition servers. The output equals loom run's locally and an
+// independent count (tr | sort | uniq -c).
+func TestYARNShuffleWordcount(t *testing.T) {
+	c, dir := hdfsClient(t)
+	words := []string{"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu"}
+	var in strings.Builder
+	for i := range 60000 {
+		fmt.Fprintf(&in, "%s %s w%c%c\n", words[i%len(words)], words[(i*7+3)%len(words)], 'a'+i%23, 'a'+(i/23)%19)
+	}
+	writeHDFS(t, c, dir+"/in/part-a.txt", []byte(in.String()))
+	local := t.TempDir()
+	inFile := filepath.Join(local, "in.txt")
+	os.WriteFile(inFile, []byte(in.String()), 0o644)
+
+	// The independent count: words are runs of letters, lower case here.
+	indep, err := exec.Command("sh", "-c", `tr -cs 'a-z' '\n' < `+inFile+` | grep -v '^$' | sort | uniq -c | awk '{print $2 "\t" $1}'`).Output()
+	if err != nil {
+		t.Fatalf("independent count: %v", err)
+	}
+	code, out := runLoom(t, 2*time.Minute, "run", "wordcount", "--input", inFile, "--output", filepath.Join(local, "out"), "-p", "4")
+	if code != 0 {
+		t.Fatalf("loom run wordcount exited %d:\n%s", code, out)
+	}
+	localOut := readLocalParts(t, filepath.Join(local, "out"))
+
+	start := time.Now()
+	code, out = runLoom(t, 3*time.Minute, "submit", "wordcount", "--input", "hdfs://"+dir+"/in", "--output", "hdfs://"+dir+"/out",
+		"--parallelism", "4", "--slots-per-worker", "2", "--worker-memory", "256", "--am-memory", "256")
+	if code != 0 {
+		t.Fatalf("loom submit wordcount exited %d:\n%s", code, out)
+	}
+	id := appIDIn(t, out)
+	if app := getApp(t, id); app.FinalStatus != "SUCCEEDED" {
+		t.Fatalf("%s: %s/%s: %s", id, app.State, app.FinalStatus, app.Diagnostics)
+	}
+	got, parts := readParts(t, c, dir+"/out")
+	if parts != 4 {
+		t.Errorf("%d part files, want 4", parts)
+	}
+	g, l, w := sortedLines(got), sortedLines(localOut), sortedLines(string(indep))
+	if strings.Join(g, "\n") != strings.Join(w, "\n") {
+		t.Errorf("YARN output (%d words) differs from the independent count (%d words)", len(g), len(w))
+	}
+	if strings.Join(l, "\n") != strings.Join(w, "\n") {
+		t.Errorf("loom run output (%d words) differs from the independent count (%d words)", len(l), len(w))
+	}
+
+	// Two workers on two NodeManagers, each deployed with both partition
+	// servers, each delivering its output to the other.
+	nodes := map[string]bool{}
+	workers := 0
+	for _, d := range containerLogDirs(t, id) {
+		b, err := os.ReadFile(filepath.Join(d, "worker.err"))
+		if err != nil {
+			continue
+		}
+		workers++
+		nodes[filepath.Base(filepath.Dir(filepath.Dir(d)))] = true
+		log := string(b)
+		for _, want := range []string{"deployed by the AM as worker", "network memory at most", "all output delivered"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("worker log %s lacks %q:\n%s", d, want, log)
+			}
+		}
+	}
+	if workers != 2 || len(nodes) != 2 {
+		t.Errorf("%d workers on NodeManagers %v, want 2 on 2", workers, nodes)
+	}
+	t.Logf("wordcount p=4 on 2 workers: %d input lines, %d distinct words, equal to loom run and to tr|sort|uniq; loom submit took %.1fs",
+		60000, len(g), time.Since(start).Seconds())
+}
+
+func readLocalParts(t *testing.T, dir string) string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "part-*"))
+	var b strings.Builder
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(data)
+	}
+	return b.String()
+}
+
+// TestYARNShuffleBackpressure runs windowed-counts on 2 workers with a
+// deliberately slow sink (2ms per window result): the window tasks fall
+// behind, the credit of the keyed edge runs out, and the sources wait. The
+// AM's status reports the sources as backpressured most of the time, its
+// /metrics has the counter, and every worker's resident memory stays under
+// workerRSSBound all along. The job still ends SUCCEEDED with every click
+// counted or reported late.
+func TestYARNShuffleBackpressure(t *testing.T) {
+	const workerRSSBound = 120 << 20 // bytes; a worker idles at ~20-30 MiB
+	const events = 60000
+	c, dir := hdfsClient(t)
+	code, out := runLoom(t, time.Minute, "submit", "windowed-counts", "--events", strconv.Itoa(events), "--keys", "1000", "--window", "1s",
+		"--sink-delay", "2ms", "--output", "hdfs://"+dir+"/out", "-p", "4", "--slots-per-worker", "2",
+		"--worker-memory", "256", "--am-memory", "256", "--detached")
+	if code != 0 {
+		t.Fatalf("loom submit --detached exited %d:\n%s", code, out)
+	}
+	id := appIDIn(t, out)
+	t.Cleanup(func() {
+		if a := getApp(t, id); !ended(a) {
+			rmDo(t, http.MethodPut, rmWeb(t)+"/ws/v1/cluster/apps/"+id+"/state", map[string]string{"state": "KILLED"}, nil)
+		}
+	})
+	statusURL := amTrackingURL(t, id, time.Minute) + "status"
+
+	var maxRSS int64
+	var samples, deployedSamples int
+	var last am.JobStatus
+	var metricsText string
+	srcShare := map[string]float64{}
+	for {
+		a := getApp(t, id)
+		if ended(a) {
+			if a.FinalStatus != "SUCCEEDED" {
+				t.Fatalf("%s: %s/%s: %s", id, a.State, a.FinalStatus, a.Diagnostics)
+			}
+			break
+		}
+		var st am.JobStatus
+		if err := getJSON(statusURL, &st); err == nil && len(st.Subtasks) > 0 {
+			last = st
+			deployedSamples++
+			for _, s := range st.Subtasks {
+				if strings.Contains(s.Name, "clicks") && s.ElapsedMS > 3000 {
+					srcShare[fmt.Sprintf("%s/%d", s.Name, s.Index)] = s.Backpressure
+				}
+			}
+			if deployedSamples == 5 {
+				if b, err := httpGet(strings.TrimSuffix(statusURL, "status") + "metrics"); err == nil {
+					metricsText = b
+				}
+			}
+		}
+		for _, pid := range workerPIDs(id) {
+			if rss := vmRSS(pid); rss > maxRSS {
+				maxRSS = rss
+			}
+		}
+		samples++
+		time.Sleep(500 * time.Millisecond)
+	}
+	if deployedSamples < 5 {
+		t.Fatalf("only %d status samples with running subtasks: the job ran too briefly to measure", deployedSamples)
+	}
+	t.Logf("last status: %d records in, %d out; subtasks:", last.RecordsIn, last.RecordsOut)
+	for _, s := range last.Subtasks {
+		t.Logf("  %-60s #%d worker %d: backpressured %6d of %6d ms (%.0f%%; last heartbeat %.0f%%)", s.Name, s.Index, s.Worker,
+			s.BackpressuredMS, s.ElapsedMS, 100*s.Backpressure, 100*s.BackpressureNow)
+	}
+	if len(srcShare) != 4 {
+		t.Errorf("backpressure of %d source subtasks seen, want 4: %v", len(srcShare), srcShare)
+	}
+	for k, v := range srcShare {
+		if v <= 0.5 {
+			t.Errorf("source %s backpressured %.0f%% of its time, want > 50%% behind a slow sink", k, 100*v)
+		}
+	}
+	if !strings.Contains(metricsText, "loom_task_backpressured_seconds_total") {
+		t.Errorf("/metrics lacks loom_task_backpressured_seconds_total:\n%.2000s", metricsText)
+	}
+	if maxRSS == 0 {
+		t.Errorf("no worker process of %s found to measure", id)
+	} else if maxRSS > workerRSSBound {
+		t.Errorf("a worker's RSS reached %d MiB, above the bound of %d MiB", maxRSS>>20, workerRSSBound>>20)
+	}
+	t.Logf("max worker VmRSS over %d samples: %.1f MiB (bound %d MiB)", samples, float64(maxRSS)/(1<<20), workerRSSBound>>20)
+
+	counts, _ := readParts(t, c, dir+"/out/counts")
+	late, _ := readParts(t, c, dir+"/out/late")
+	total := 0
+	for _, l := range sortedLines(counts) {
+		f := strings.Split(l, "\t")
+		n, err := strconv.Atoi(f[len(f)-1])
+		if err != nil {
+			t.Fatalf("count line %q: %v", l, err)
+		}
+		total += n
+	}
+	if nLate := len(sortedLines(late)); total+nLate != events {
+		t.Errorf("%d clicks counted + %d late = %d, want %d", total, nLate, total+nLate, events)
+	}
+}
+
+var trackingURLPattern = regexp.MustCompile(`tracking URL (http://\S+/)`)
+
+// amTrackingURL reads the AM's status page address from its log.
+func amTrackingURL(t *testing.T, appID string, timeout time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		for cid, d := range containerLogDirs(t, appID) {
+			if !strings.HasSuffix(cid, "_000001") {
+				continue
+			}
+			b, _ := os.ReadFile(filepath.Join(d, "am.err"))
+			if m := trackingURLPattern.FindSubmatch(b); m != nil {
+				return string(m[1])
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("no tracking URL in the AM log of %s within %v", appID, timeout)
+	return ""
+}
+
+func httpGet(url string) (string, error) {
+	cl := &http.Client{Timeout: 2 * time.Second}
+	resp, err := cl.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+	}
+	return b.String(), sc.Err()
+}
+
+func getJSON(url string, v any) error {
+	b, err := httpGet(url)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(b), v)
+}
+
+// workerPIDs lists the running worker processes of an application.
+func workerPIDs(appID string) []int {
+	var out []int
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), "loom\x00worker") {
+			continue
+		}
+		if cwd, err := os.Readlink(p + "/cwd"); err == nil && strings.Contains(cwd, appID) {
+			pid, _ := strconv.Atoi(filepath.Base(p))
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// vmRSS is a process's resident memory in bytes (0 if it is gone).
+func vmRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
