@@ -129,6 +129,24 @@ check_ports_free() { # service
 
 # ---- build -----------------------------------------------------------------------
 need_build() {
+  # target/.built is touched after each successful build (Maven leaves an
+  # unchanged classpath.txt alone, so its time says nothing).
+  local stamp=$TARGET/.built m j f
+  [[ -f $stamp ]] || return 0
+  for f in "$HERE"/pom.xml "$HERE"/*/pom.xml; do
+    [[ $f -nt $stamp ]] && return 0
+  done
+  [[ -z $(find "$HERE/minicluster/src" -newer "$stamp" -type f) ]] || return 0
+  [[ -f $TARGET/minicluster/classes/loom/cluster/MiniHadoop.class ]] || return 0
+  for m in minicluster kafka metastore; do
+    [[ -s $TARGET/$m/classpath.txt ]] || return 0
+    # The local Maven repository may have been cleaned since.
+    for j in $(tr ':' ' ' <"$TARGET/$m/classpath.txt"); do [[ -f $j ]] || return 0; done
+  done
+  return 1
+}
+
+build() {
   local m
   for m in minicluster kafka metastore; do
     [[ -s $TARGET/$m/classpath.txt && $TARGET/$m/classpath.txt -nt $HERE/$m/pom.xml && $TARGET/$m/classpath.txt -nt $HERE/pom.xml ]] || return 0
@@ -153,14 +171,20 @@ build() {
         die "Maven build failed (see $LOGS/build.log)"
       }
     fi
+    touch "$TARGET/.built"
   fi
-  if [[ ! -x $PROBE || -n $(find "$HERE/probe" "$REPO/hdfs" -name '*.go' -newer "$PROBE" 2>/dev/null) ]]; then
+  # The readiness probe (Go: franz-go, gohive and loom's hdfs package).
+  if [[ ! -x $PROBE || -n $(find "$HERE/probe" "$REPO/hdfs" "$REPO/connector/fs" -name '*.go' -newer "$PROBE" 2>/dev/null) ]]; then
     command -v go >/dev/null || die "go not found"
     mkdir -p "$(dirname "$PROBE")"
-    (cd "$REPO" && go build -o "$PROBE" ./integration/cluster/probe) >"$LOGS/probe-build.log" 2>&1 || {
+    if ! (cd "$REPO" && go build -o "$PROBE.new" ./integration/cluster/probe) >"$LOGS/probe-build.log" 2>&1; then
       cat "$LOGS/probe-build.log" >&2
-      die "building the readiness probe failed"
-    }
+      # A work-in-progress edit elsewhere must not take the cluster down with it.
+      [[ -x $PROBE ]] || die "building the readiness probe failed"
+      say "warning: rebuilding the readiness probe failed; using the previous build"
+    else
+      mv -f "$PROBE.new" "$PROBE"
+    fi
   fi
 }
 
