@@ -108,7 +108,7 @@ func TestYARNRunsContainerProcesses(t *testing.T) {
 		"max-app-attempts": 1,
 		"resource":         map[string]any{"memory": 64, "vCores": 1},
 		"am-container-spec": map[string]any{
-			"commands": map[string]any{"command": fmt.Sprintf("echo $$ > %s.tmp && mv %s.tmp %s && exec sleep 300", marker, marker, marker)},
+			"commands": map[string]any{"command": fmt.Sprintf("echo $$ $HADOOP_CONF_DIR > %s.tmp && mv %s.tmp %s && exec sleep 300", marker, marker, marker)},
 		},
 	}
 	rmDo(t, http.MethodPost, base+"/ws/v1/cluster/apps", spec, nil)
@@ -123,7 +123,14 @@ func TestYARNRunsContainerProcesses(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		if b, err := os.ReadFile(marker); err == nil {
-			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			fields := strings.Fields(string(b))
+			pid, _ = strconv.Atoi(fields[0])
+			// Like a real cluster's, the NodeManagers hand HADOOP_CONF_DIR to containers.
+			if len(fields) < 2 {
+				t.Errorf("HADOOP_CONF_DIR is not set in the container")
+			} else if _, err := os.Stat(filepath.Join(fields[1], "yarn-site.xml")); err != nil {
+				t.Errorf("container's HADOOP_CONF_DIR=%s: %v", fields[1], err)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -197,10 +197,10 @@ java_version_ok() {
 # ---- starting -------------------------------------------------------------------
 # Each server runs in its own session (setsid), with no terminal and no inherited
 # stdout, so that neither make nor a $(...) capture waits for it.
-launch() { # service cwd java-args...
+launch() { # service cwd java-args...   (extra environment: the LAUNCH_ENV array)
   local svc=$1 cwd=$2
   shift 2
-  (cd "$cwd" && exec setsid "$JAVA" "$@" </dev/null >>"$LOGS/$svc.log" 2>&1) &
+  (cd "$cwd" && exec env ${LAUNCH_ENV[@]+"${LAUNCH_ENV[@]}"} setsid "$JAVA" "$@" </dev/null >>"$LOGS/$svc.log" 2>&1) &
   local pid=$!
   sleep 0.2
   record_pid "$svc" "$pid"
@@ -212,6 +212,9 @@ start_hadoop() {
   mkdir -p "$DIR/hadoop" "$CONF"
   new_log hadoop
   say "starting HDFS + YARN (NameNode 127.0.0.1:$NN_PORT, RM 127.0.0.1:$RM_PORT, $NM_COUNT NodeManagers)"
+  # As on a real cluster, NodeManagers pass HADOOP_CONF_DIR to containers
+  # (yarn.nodemanager.env-whitelist).
+  local LAUNCH_ENV=("HADOOP_CONF_DIR=$CONF")
   launch hadoop "$DIR/hadoop" \
     -Xmx"$HADOOP_HEAP" -Xms256m -XX:+UseSerialGC -XX:CICompilerCount=2 \
     -Djava.net.preferIPv4Stack=true -Djava.io.tmpdir="$DIR/hadoop" \
