@@ -77,10 +77,10 @@ func NewPlan(chains []*graph.Chain, slotsPerWorker int, worker Resources) (*Plan
 	return p, nil
 }
 
-// CrossWorkerEdges lists the edges between chains whose records would have
-// to travel between workers under p (any non-forward edge when there is more
-// than one worker). Until the network shuffle exists such a job cannot run
-// distributed; the caller reports them.
+// CrossWorkerEdges lists the edges between chains whose records travel
+// between workers under p (any non-forward edge when there is more than one
+// worker): the network shuffle serializes them, so the client and the AM
+// check that each has a codec.
 func CrossWorkerEdges(p *Plan, chains []*graph.Chain) []*graph.Edge {
 	if p.Workers <= 1 {
 		return nil
