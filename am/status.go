@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -72,10 +71,10 @@ type SubtaskStatus struct {
 	BackpressuredMS int64 `json:"backpressuredMs"`
 	ElapsedMS       int64 `json:"elapsedMs"`
 	// Backpressure is BackpressuredMS / ElapsedMS: the share of its time
-	// the subtask was held back; BackpressureNow the same share between
-	// its worker's last two heartbeats, which shows a change at once.
-	Backpressure    float64 `json:"backpressure"`
-	BackpressureNow float64 `json:"backpressureNow"`
+	// the subtask was held back. A wait is counted when it ends, and
+	// ElapsedMS goes on after the subtask finished, so the share is that of
+	// a running subtask since it started.
+	Backpressure float64 `json:"backpressure"`
 }
 
 // statusBoard holds the status the HTTP handlers read while the loop
@@ -84,12 +83,10 @@ type statusBoard struct {
 	mu    sync.Mutex
 	s     JobStatus
 	beats map[int]*controlpb.HeartbeatRequest // by worker index, current run
-	prev  map[int]*controlpb.HeartbeatRequest // the heartbeat before, for BackpressureNow
 }
 
 func newStatusBoard(submitted time.Time) *statusBoard {
-	return &statusBoard{s: JobStatus{State: "STARTING", submitted: submitted},
-		beats: map[int]*controlpb.HeartbeatRequest{}, prev: map[int]*controlpb.HeartbeatRequest{}}
+	return &statusBoard{s: JobStatus{State: "STARTING", submitted: submitted}, beats: map[int]*controlpb.HeartbeatRequest{}}
 }
 
 func (b *statusBoard) update(f func(*JobStatus)) {
@@ -101,9 +98,6 @@ func (b *statusBoard) update(f func(*JobStatus)) {
 func (b *statusBoard) heartbeat(worker int, hb *controlpb.HeartbeatRequest) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if old := b.beats[worker]; old != nil {
-		b.prev[worker] = old
-	}
 	b.beats[worker] = hb
 }
 
@@ -111,7 +105,6 @@ func (b *statusBoard) clearWorkers() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	clear(b.beats)
-	clear(b.prev)
 }
 
 // get returns a copy of the status with the latest heartbeats folded in.
@@ -132,21 +125,11 @@ func (b *statusBoard) get() JobStatus {
 		w.RecordsIn, w.RecordsOut, w.RunningTasks, w.TotalTasks = hb.GetRecordsIn(), hb.GetRecordsOut(), hb.GetRunningTasks(), hb.GetTotalTasks()
 		s.RecordsIn += w.RecordsIn
 		s.RecordsOut += w.RecordsOut
-		before := map[string]*controlpb.SubtaskStatus{}
-		if p := b.prev[w.Index]; p != nil {
-			for _, st := range p.GetSubtasks() {
-				before[subtaskKey(st)] = st
-			}
-		}
 		for _, st := range hb.GetSubtasks() {
 			ss := SubtaskStatus{Chain: st.GetChain(), Name: st.GetName(), Index: st.GetIndex(), Worker: w.Index,
 				Running: st.GetRunning(), RecordsIn: st.GetRecordsIn(), RecordsOut: st.GetRecordsOut(),
 				BackpressuredMS: st.GetBackpressuredMs(), ElapsedMS: st.GetElapsedMs()}
 			ss.Backpressure = share(ss.BackpressuredMS, ss.ElapsedMS)
-			ss.BackpressureNow = ss.Backpressure
-			if p := before[subtaskKey(st)]; p != nil {
-				ss.BackpressureNow = share(ss.BackpressuredMS-p.GetBackpressuredMs(), ss.ElapsedMS-p.GetElapsedMs())
-			}
 			s.Subtasks = append(s.Subtasks, ss)
 		}
 	}
@@ -157,10 +140,6 @@ func (b *statusBoard) get() JobStatus {
 		return s.Subtasks[i].Index < s.Subtasks[j].Index
 	})
 	return s
-}
-
-func subtaskKey(st *controlpb.SubtaskStatus) string {
-	return st.GetChain() + "/" + strconv.Itoa(int(st.GetIndex()))
 }
 
 // share is part/whole clamped to [0, 1] (time is measured in whole
@@ -238,8 +217,8 @@ records in {{.RecordsIn}}, out {{.RecordsOut}} &middot; <a href="status">JSON</a
 {{range .Workers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.Container}}</td><td>{{.Node}}</td><td>{{.Address}}</td><td>{{.RunningTasks}}/{{.TotalTasks}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td></tr>
 {{end}}</table>
 <h2>Subtasks</h2>
-<table><tr><th>chain</th><th>subtask</th><th>worker</th><th>running</th><th>records in</th><th>records out</th><th>backpressured ms</th><th>backpressure (since start)</th><th>backpressure (last heartbeat)</th></tr>
-{{range .Subtasks}}<tr><td>{{.Name}}</td><td>{{.Index}}</td><td>{{.Worker}}</td><td>{{.Running}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td><td>{{.BackpressuredMS}}</td><td>{{printf "%.0f%%" (pct .Backpressure)}}</td><td>{{printf "%.0f%%" (pct .BackpressureNow)}}</td></tr>
+<table><tr><th>chain</th><th>subtask</th><th>worker</th><th>running</th><th>records in</th><th>records out</th><th>backpressured ms</th><th>elapsed ms</th><th>backpressure</th></tr>
+{{range .Subtasks}}<tr><td>{{.Name}}</td><td>{{.Index}}</td><td>{{.Worker}}</td><td>{{.Running}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td><td>{{.BackpressuredMS}}</td><td>{{.ElapsedMS}}</td><td>{{printf "%.0f%%" (pct .Backpressure)}}</td></tr>
 {{end}}</table>
 </body></html>
 `))
