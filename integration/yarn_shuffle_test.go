@@ -163,19 +163,28 @@ func TestYARNShuffleBackpressure(t *testing.T) {
 	secs := float64(last.Subtasks[0].ElapsedMS-first.Subtasks[0].ElapsedMS) / 1000
 	t.Logf("over %.1fs: sources read %d clicks (%.0f/s), sinks wrote %d results (%.0f/s); subtasks at the end:", secs,
 		last.RecordsIn-first.RecordsIn, float64(last.RecordsIn-first.RecordsIn)/secs, last.RecordsOut-first.RecordsOut, float64(last.RecordsOut-first.RecordsOut)/secs)
+	// Behind a slow sink every source must wait for room downstream, and
+	// together they must spend most of their time waiting. How the waiting
+	// splits between sources depends on scheduling (a source sharing its
+	// worker's cores with busy window tasks waits less), so the bound is on
+	// the sources' mean, not on each.
 	sources := 0
+	var share float64
 	for _, s := range last.Subtasks {
 		t.Logf("  %.60s #%d worker %d: backpressured %6d of %6d ms (%.0f%%)", s.Name, s.Index, s.Worker,
 			s.BackpressuredMS, s.ElapsedMS, 100*s.Backpressure)
 		if strings.Contains(s.Name, "clicks") {
 			sources++
-			if s.Backpressure <= 0.5 {
-				t.Errorf("source subtask %d backpressured %.0f%% of its time, want > 50%% behind a slow sink", s.Index, 100*s.Backpressure)
+			share += s.Backpressure
+			if s.BackpressuredMS <= 0 {
+				t.Errorf("source subtask %d never waited for room downstream behind a slow sink", s.Index)
 			}
 		}
 	}
 	if sources != 4 {
 		t.Errorf("%d source subtasks in the status, want 4", sources)
+	} else if mean := share / float64(sources); mean <= 0.5 {
+		t.Errorf("sources backpressured %.0f%% of their time on average, want > 50%% behind a slow sink", 100*mean)
 	}
 	if !strings.Contains(metricsText, "loom_task_backpressured_seconds_total") {
 		t.Errorf("/metrics lacks loom_task_backpressured_seconds_total:\n%.2000s", metricsText)
