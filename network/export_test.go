@@ -25,3 +25,15 @@ func QueuedBuffers(g *Gate, i int) (queued, owned int) {
 	g.credit.mu.Unlock()
 	return queued, owned
 }
+
+// SpillBlocksRead is how many blocks of the sender's finished file the
+// server has read to send (-1 before the file is finished or after it was
+// released), and the buffers the subpartition holds in memory.
+func (w *SpillSender) SpillBlocksRead() (read, held int) {
+	w.sp.mu.Lock()
+	defer w.sp.mu.Unlock()
+	if w.sp.spill == nil {
+		return -1, w.sp.credit.Held()
+	}
+	return w.sp.spill.next, w.sp.credit.Held()
+}

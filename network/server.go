@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -48,6 +49,10 @@ type ServerConfig struct {
 	// KeepAlive is the interval of the pings that find a dead consumer
 	// (default 10s).
 	KeepAlive time.Duration
+	// SpillDirs are the local directories blocking subpartitions are written
+	// to (SpillSender), spread over them; empty means os.TempDir(). A
+	// worker passes its container's LOCAL_DIRS, which YARN cleans up.
+	SpillDirs []string
 }
 
 func (c *ServerConfig) withDefaults() ServerConfig {
@@ -84,6 +89,9 @@ type PartitionServer struct {
 	mu      sync.Mutex
 	subs    map[ChannelID]*subpartition
 	stopped bool
+	// spillDirs are this server's directories under cfg.SpillDirs, made on
+	// the first spill into each; Stop removes them.
+	spillDirs []string
 }
 
 // NewPartitionServer returns a server; Serve starts it on a listener.
@@ -122,11 +130,17 @@ func (s *PartitionServer) Stop() {
 	close(s.stop)
 	subs := s.subs
 	s.subs = map[ChannelID]*subpartition{}
+	dirs := s.spillDirs
 	s.mu.Unlock()
 	for _, sp := range subs {
 		sp.fail(fmt.Errorf("subpartition %v: partition server stopped", sp.id))
 	}
 	s.grpc.Stop()
+	for _, d := range dirs {
+		if d != "" {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // Drain stops the server once its data is delivered: it waits until every
@@ -220,12 +234,21 @@ func (s *PartitionServer) subpartition(id ChannelID) (*subpartition, error) {
 	return sp, nil
 }
 
+// release forgets a subpartition that was sent or failed, deleting its
+// spill file if it has one: nobody will read it again.
 func (s *PartitionServer) release(sp *subpartition) {
 	s.mu.Lock()
 	if s.subs[sp.id] == sp {
 		delete(s.subs, sp.id)
 	}
 	s.mu.Unlock()
+	sp.mu.Lock()
+	sf := sp.spill
+	sp.spill = nil
+	sp.mu.Unlock()
+	if sf != nil {
+		sf.remove()
+	}
 }
 
 // Sender registers the producer of subpartition id and returns its Sender.
@@ -261,8 +284,11 @@ type subpartition struct {
 	conn       *serverConn
 	tag        uint32
 	registered bool
-	ended      bool // end of input is in a finished buffer
-	err        error
+	ended      bool // end of input is in a finished buffer (or in spill)
+	// spill is the finished file of a blocking subpartition, served a
+	// block at a time instead of queue; nil for a pipelined one.
+	spill *spillFile
+	err   error
 	space      chan struct{} // signaled when a buffer slot frees
 	failed     chan struct{} // closed with err
 }
@@ -502,6 +528,13 @@ func (c *serverConn) write(done <-chan struct{}) error {
 		sent := false
 		for k := range list {
 			sp := list[(next+k)%len(list)]
+			if err := c.loadSpill(sp); err != nil {
+				if err := c.stream.Send(&shufflepb.ProducerMessage{Tag: sp.tag, Failure: err.Error()}); err != nil {
+					return err
+				}
+				c.finished(sp)
+				continue
+			}
 			sp.mu.Lock()
 			if !sp.credit.Sendable() {
 				sp.mu.Unlock()
@@ -516,6 +549,11 @@ func (c *serverConn) write(done <-chan struct{}) error {
 			sp.queue[0] = nil
 			sp.queue = sp.queue[1:]
 			last := sp.ended && len(sp.queue) == 0 && sp.cur == nil
+			if sp.spill != nil {
+				// The file's unread blocks are the backlog.
+				backlog = sp.spill.remaining()
+				last = last && backlog == 0
+			}
 			msg.Tag, msg.Backlog, msg.Data, msg.Last = sp.tag, int32(backlog), buf, last
 			sp.mu.Unlock()
 			select {
@@ -553,6 +591,38 @@ func (c *serverConn) write(done <-chan struct{}) error {
 			return c.stream.Context().Err()
 		}
 	}
+}
+
+// loadSpill queues the next block of a spilled subpartition when its
+// consumer has credit and nothing else is queued, so the server holds at
+// most one block of the file in memory. Only the connection's writer reads
+// a spill file.
+func (c *serverConn) loadSpill(sp *subpartition) error {
+	sp.mu.Lock()
+	sf := sp.spill
+	if sf == nil || sf.remaining() == 0 || sp.credit.Queued() > 0 || sp.credit.Credit() == 0 {
+		sp.mu.Unlock()
+		return nil
+	}
+	var buf []byte
+	if n := len(sp.free); n > 0 {
+		buf, sp.free = sp.free[n-1], sp.free[:n-1]
+	}
+	sp.mu.Unlock()
+	data, err := sf.read(buf)
+	if err != nil {
+		return fmt.Errorf("spilled subpartition %v: %w", sp.id, err)
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	if !sp.credit.Acquire() {
+		return fmt.Errorf("spilled subpartition %v: no buffer slot for block %d", sp.id, sf.next-1)
+	}
+	if err := sp.credit.Enqueue(); err != nil {
+		return fmt.Errorf("spilled subpartition %v: %w", sp.id, err)
+	}
+	sp.queue = append(sp.queue, data)
+	return nil
 }
 
 // finished drops a subpartition whose end of input has been sent.
