@@ -287,10 +287,10 @@ type subpartition struct {
 	ended      bool // end of input is in a finished buffer (or in spill)
 	// spill is the finished file of a blocking subpartition, served a
 	// block at a time instead of queue; nil for a pipelined one.
-	spill *spillFile
-	err   error
-	space      chan struct{} // signaled when a buffer slot frees
-	failed     chan struct{} // closed with err
+	spill  *spillFile
+	err    error
+	space  chan struct{} // signaled when a buffer slot frees
+	failed chan struct{} // closed with err
 }
 
 // finishLocked queues the buffer being filled.
