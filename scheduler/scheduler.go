@@ -4,7 +4,9 @@
 // Slots are shared as in Flink's default slot sharing group: slot i runs
 // subtask i of every chain, so a job needs as many slots as its largest
 // parallelism, and one-to-one (forward) edges between chains stay inside one
-// worker. It is pure: no I/O, the AM and tests drive it.
+// worker. A bounded job may instead run stage by stage (SplitStages): the
+// same placement, one stage's subtasks at a time. It is pure: no I/O, the
+// AM and tests drive it.
 package scheduler
 
 import (
@@ -36,6 +38,12 @@ type Plan struct {
 	Worker         Resources
 	// Subtasks lists each worker's subtasks, by worker index.
 	Subtasks [][]Subtask
+	// Stages, when set, run the job stage by stage (blocking shuffle; see
+	// SplitStages); empty deploys every subtask at once. Slot i runs subtask
+	// i of every chain either way, so the job needs as many slots as its
+	// largest stage's parallelism, and in a blocking job a slot runs one
+	// stage's subtasks at a time.
+	Stages []Stage
 }
 
 // WorkerOf returns the worker running s.
