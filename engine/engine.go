@@ -71,6 +71,12 @@ type Shuffle struct {
 	// Attempt numbers the job's runs, so that a restarted job never reads
 	// data of an earlier run.
 	Attempt int64
+	// Blocking says the job runs stage by stage (scheduler.SplitStages):
+	// a producer whose consumer on a non-forward edge is not in this
+	// execution writes to a spilled subpartition on local disk
+	// (network.SpillSender), which Server serves once it is complete, to a
+	// consumer of a later stage. Consumers read it like any remote channel.
+	Blocking bool
 }
 
 func (o *Options) runs(chain string, subtask int) bool {
@@ -327,7 +333,7 @@ func (x *Execution) connectRemote(gate *network.Gate, ch int, e *graph.Edge, fro
 }
 
 // remoteSender is the sender of subtask producer to subtask consumer of e
-// when the consumer runs in another process.
+// when the consumer runs in another process, or in a later stage.
 func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network.Sender, error) {
 	sh := x.opts.Shuffle
 	if sh == nil {
@@ -338,6 +344,13 @@ func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network
 		return nil, err
 	}
 	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex(e), Producer: int32(producer), Consumer: int32(consumer)}
+	if sh.Blocking && e.Part != graph.Forward {
+		ss, err := sh.Server.SpillSender(id, bc)
+		if err != nil {
+			return nil, fmt.Errorf("edge %s -> %s: %w", e.From.Name, e.To.Name, err)
+		}
+		return ss, nil
+	}
 	rs, err := sh.Server.Sender(id, bc)
 	if err != nil {
 		return nil, fmt.Errorf("edge %s -> %s: %w", e.From.Name, e.To.Name, err)
