@@ -70,10 +70,40 @@ func BuildJob(spec *JobSpec) (*Job, error) {
 	if err != nil {
 		return nil, fmt.Errorf("job %s: plan: %w", spec.Job, err)
 	}
+	if err := PlanStages(g, cfg, plan); err != nil {
+		return nil, err
+	}
 	if err := CheckShuffleCodecs(spec.Job, plan, chains); err != nil {
 		return nil, err
 	}
 	return &Job{Spec: spec, Conf: cfg, Graph: g, Plan: plan}, nil
+}
+
+// PlanStages applies the job's execution.batch-shuffle-mode to plan: in
+// blocking mode the job's chains are split into stages (scheduler.SplitStages)
+// that run one after another; in pipelined mode plan is left as it is. A
+// job that is not bounded runs as a streaming job, always pipelined, so
+// blocking mode for it is an error naming the option. The client and the
+// AM both call it.
+func PlanStages(g *graph.Graph, cfg *conf.Config, plan *scheduler.Plan) error {
+	if conf.BatchShuffleMode.Get(cfg) != conf.ShuffleBlocking {
+		return nil
+	}
+	mode := conf.RuntimeMode.Get(cfg)
+	if mode == conf.ModeStreaming || (mode == conf.ModeAutomatic && !g.Bounded()) {
+		why := "execution.runtime-mode is streaming"
+		if mode == conf.ModeAutomatic {
+			why = "a source of the job is unbounded"
+		}
+		return fmt.Errorf("job %s: %s=%s needs a bounded job run in batch mode, but %s: streaming jobs always run pipelined; drop the option or set it to %s",
+			g.Name, conf.BatchShuffleMode.Key(), conf.ShuffleBlocking, why, conf.ShufflePipelined)
+	}
+	stages, err := scheduler.SplitStages(g.Chains())
+	if err != nil {
+		return fmt.Errorf("job %s: %w", g.Name, err)
+	}
+	plan.Stages = stages
+	return nil
 }
 
 // CheckShuffleCodecs makes the codec of every edge of job whose records
@@ -86,6 +116,10 @@ func CheckShuffleCodecs(job string, plan *scheduler.Plan, chains []*graph.Chain)
 		if _, err := e.NewCodec(); err != nil {
 			errs = append(errs, fmt.Sprintf("edge %s -> %s (%s): %v", e.From.Name, e.To.Name, e.Part, err))
 		}
+	}
+	if len(errs) > 0 && len(plan.Stages) > 0 {
+		return fmt.Errorf("job %s runs stage by stage (%s=%s), and records of %d of its edges must be written to disk between stages without a codec: %s; or run it with %s=%s on one worker (--slots-per-worker %d)",
+			job, conf.BatchShuffleMode.Key(), conf.ShuffleBlocking, len(errs), strings.Join(errs, "; "), conf.BatchShuffleMode.Key(), conf.ShufflePipelined, plan.Slots)
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("job %s runs on %d workers, and records of %d of its edges must cross between them without a codec: %s; or run it on one worker (--slots-per-worker %d)",

@@ -20,6 +20,11 @@ import (
 // until every worker of the run has, and then ActDeploy hands all of them
 // the partition server address of every worker.
 //
+// A bounded job may run stage by stage (blocking shuffle, Stages > 1): the
+// run is deployed as above, but a worker runs its subtasks of stage k only
+// after every worker finished stage k-1 (StageFinished; ActStartStage), and
+// meanwhile serves what its earlier stages spilled to local disk.
+//
 // Until distributed checkpoints exist a restart reruns the whole job: every
 // container of the failed run is released, and the next run asks for fresh
 // containers after the restart delay.
@@ -37,6 +42,11 @@ type JobMaster struct {
 	lastFailure  string
 	// allRunning is when every worker of the current run had registered.
 	allRunning time.Time
+	// stage is the current run's latest started stage; stageStart and
+	// stageEnd are when each stage started and its last worker finished it.
+	stage      int
+	stageStart []time.Time
+	stageEnd   []time.Time
 }
 
 // JobMasterConfig sets up a JobMaster.
@@ -52,6 +62,9 @@ type JobMasterConfig struct {
 	// worker. Either exceeded counts the worker as lost.
 	RegisterTimeout  time.Duration
 	HeartbeatTimeout time.Duration
+	// Stages is the number of stages a run goes through one after another
+	// (a bounded job in blocking shuffle mode); 0 or 1 deploys all at once.
+	Stages int
 }
 
 // Phase is where the job stands.
@@ -110,6 +123,8 @@ type workerSlot struct {
 	address string
 	// seen is the launch, registration or last heartbeat time.
 	seen time.Time
+	// stagesDone counts the stages whose subtasks on this worker finished.
+	stagesDone int
 }
 
 // ActionKind says what an Action asks the AM to do.
@@ -130,8 +145,11 @@ const (
 	ActFinish
 	// ActDeploy: every worker of run Run registered; answer their
 	// registrations with their subtasks and Addresses, the partition
-	// server of each worker by index.
+	// server of each worker by index. Stage 0 starts with it.
 	ActDeploy
+	// ActStartStage: every worker of run Run finished the stage before
+	// Stage; answer the workers waiting to start it.
+	ActStartStage
 )
 
 // Action is one thing the AM must do for the JobMaster.
@@ -145,6 +163,7 @@ type Action struct {
 	Status      Phase
 	Diagnostics string
 	Run         int
+	Stage       int
 	Addresses   []string
 }
 
@@ -162,6 +181,8 @@ func (a Action) String() string {
 		return fmt.Sprintf("finish %s: %s", a.Status, a.Diagnostics)
 	case ActDeploy:
 		return fmt.Sprintf("deploy run=%d addresses=[%s]", a.Run, strings.Join(a.Addresses, " "))
+	case ActStartStage:
+		return fmt.Sprintf("start stage %d of run %d", a.Stage, a.Run)
 	}
 	return fmt.Sprintf("action(%d)", a.Kind)
 }
@@ -185,8 +206,13 @@ func (m *JobMaster) beginRun() []Action {
 	}
 	m.byContainer = map[string]*workerSlot{}
 	m.allRunning = time.Time{}
+	m.stage = 0
+	m.stageStart = make([]time.Time, m.numStages())
+	m.stageEnd = make([]time.Time, m.numStages())
 	return m.ask(nil)
 }
+
+func (m *JobMaster) numStages() int { return max(1, m.cfg.Stages) }
 
 // ask sets the outstanding ask to the number of workers still without a
 // container, if it changed.
@@ -287,7 +313,37 @@ func (m *JobMaster) Register(container, address string, now time.Time) (Registra
 		addrs[i] = o.address
 	}
 	m.allRunning = now
+	m.stageStart[0] = now
 	return reg, []Action{{Kind: ActDeploy, Run: m.run, Addresses: addrs}}, nil
+}
+
+// StageFinished records that the worker in container finished its subtasks
+// of stage (its spilled results wait on its disk). When every worker has,
+// the next stage starts (ActStartStage). A report for a stage that is not
+// running is refused: the worker is ahead of the AM or of another run.
+// The last stage ends with WorkerFinished instead.
+func (m *JobMaster) StageFinished(container string, stage int, now time.Time) ([]Action, error) {
+	w, ok := m.byContainer[container]
+	if !ok || m.phase != PhaseRunning {
+		return nil, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
+	}
+	w.seen = now
+	if stage < m.stage {
+		return nil, nil // a repeated report: the next stage already started
+	}
+	if stage != m.stage || stage >= m.numStages()-1 || w.state != WorkerRunning {
+		return nil, fmt.Errorf("worker %d reports stage %d finished, but run %d is in stage %d of %d (worker %s)", w.index, stage, m.run, m.stage, m.numStages(), w.state)
+	}
+	w.stagesDone = stage + 1
+	for _, o := range m.workers {
+		if o.stagesDone <= stage {
+			return nil, nil
+		}
+	}
+	m.stageEnd[stage] = now
+	m.stage = stage + 1
+	m.stageStart[m.stage] = now
+	return []Action{{Kind: ActStartStage, Run: m.run, Stage: m.stage}}, nil
 }
 
 // Heartbeat records a sign of life; a non-empty answer tells the worker to
@@ -308,10 +364,15 @@ func (m *JobMaster) WorkerFinished(container string, now time.Time) []Action {
 	if !ok || m.phase != PhaseRunning {
 		return nil
 	}
-	w.state, w.seen = WorkerFinished, now
+	if m.stage < m.numStages()-1 {
+		// A worker cannot have finished stages that have not started.
+		return m.fail(fmt.Sprintf("worker %d (container %s) reported all its subtasks finished while run %d is in stage %d of %d", w.index, container, m.run, m.stage, m.numStages()))
+	}
+	w.state, w.seen, w.stagesDone = WorkerFinished, now, m.numStages()
 	if m.countIn(WorkerFinished) < len(m.workers) {
 		return nil
 	}
+	m.stageEnd[m.stage] = now
 	m.phase = PhaseSucceeded
 	diag := fmt.Sprintf("all %d workers finished", len(m.workers))
 	if m.restartsUsed > 0 {
@@ -425,6 +486,32 @@ func (m *JobMaster) LastFailure() string { return m.lastFailure }
 // AllRunningAt is when every worker of the current run had registered and
 // the run was deployed (zero until then).
 func (m *JobMaster) AllRunningAt() time.Time { return m.allRunning }
+
+// StageInfo describes one stage of the current run.
+type StageInfo struct {
+	Index int `json:"index"`
+	// State is WAITING, RUNNING or FINISHED.
+	State string `json:"state"`
+	// Started and Finished are zero until the stage started / ended.
+	Started  time.Time `json:"-"`
+	Finished time.Time `json:"-"`
+}
+
+// Stages lists the current run's stages; a run deployed all at once has one.
+func (m *JobMaster) Stages() []StageInfo {
+	out := make([]StageInfo, len(m.stageStart))
+	for i := range out {
+		st := "WAITING"
+		switch {
+		case !m.stageEnd[i].IsZero():
+			st = "FINISHED"
+		case !m.stageStart[i].IsZero():
+			st = "RUNNING"
+		}
+		out[i] = StageInfo{Index: i, State: st, Started: m.stageStart[i], Finished: m.stageEnd[i]}
+	}
+	return out
+}
 
 // WorkerInfo describes one worker of the current run.
 type WorkerInfo struct {

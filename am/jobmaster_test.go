@@ -92,6 +92,8 @@ func parseConfig(t *testing.T, n int, line string) JobMasterConfig {
 			cfg.RegisterTimeout, err = time.ParseDuration(v)
 		case "heartbeat-timeout":
 			cfg.HeartbeatTimeout, err = time.ParseDuration(v)
+		case "stages":
+			cfg.Stages, err = strconv.Atoi(v)
 		default:
 			t.Fatalf("line %d: unknown config key %q", n, k)
 		}
@@ -155,6 +157,31 @@ func event(t *testing.T, n int, m *JobMaster, now time.Time, args []string) []st
 	case "failed":
 		need(3)
 		acts = m.WorkerFailed(args[1], rest(2))
+	case "stage-finished":
+		// stage-finished <container> <stage>
+		need(3)
+		stage, err := strconv.Atoi(args[2])
+		if err != nil {
+			t.Fatalf("line %d: stage %q", n, args[2])
+		}
+		var serr error
+		acts, serr = m.StageFinished(args[1], stage, now)
+		if serr != nil {
+			return []string{"refused: " + serr.Error()}
+		}
+	case "stages":
+		var ss []string
+		for _, st := range m.Stages() {
+			s := fmt.Sprintf("%d:%s", st.Index, st.State)
+			if !st.Started.IsZero() {
+				s += " from " + st.Started.Format("15:04:05")
+			}
+			if !st.Finished.IsZero() {
+				s += " to " + st.Finished.Format("15:04:05")
+			}
+			ss = append(ss, s)
+		}
+		return []string{"stages [" + strings.Join(ss, ", ") + "]"}
 	case "tick":
 		acts = m.Tick(now)
 	case "restart-due":

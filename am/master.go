@@ -132,6 +132,7 @@ func Run(ctx context.Context, opts Options) error {
 		containers:  map[string]*yarnpb.ContainerProto{},
 		workerOf:    map[string]int{},
 		deployments: map[int]*deployment{},
+		stageGates:  map[[2]int]*deployment{},
 		events:      make(chan func(), 64),
 		stopped:     make(chan struct{}),
 		secret:      NewSecret(),
@@ -199,6 +200,8 @@ type master struct {
 	jm       *JobMaster
 	launch   *WorkerLaunch
 	progress float32
+	// chainNames are the job's chain names by id, for the status.
+	chainNames map[string]string
 
 	// Loop-owned.
 	containers map[string]*yarnpb.ContainerProto
@@ -206,6 +209,9 @@ type master struct {
 	final      *Action
 	// deployments are what the registrations of each run wait for.
 	deployments map[int]*deployment
+	// stageGates are what the StageFinished calls wait for, by run and
+	// the stage they wait to start.
+	stageGates map[[2]int]*deployment
 
 	events  chan func()
 	stopped chan struct{}
@@ -226,6 +232,10 @@ func (m *master) setup(dir, amAddress string) (*JobSpec, error) {
 		return spec, err
 	}
 	m.job = job
+	m.chainNames = map[string]string{}
+	for _, c := range job.Graph.Chains() {
+		m.chainNames[c.ID] = c.Name
+	}
 	if err := engine.Prepare(job.Graph, true); err != nil {
 		return spec, fmt.Errorf("prepare job %s: %w", spec.Job, err)
 	}
@@ -248,6 +258,7 @@ func (m *master) setup(dir, amAddress string) (*JobSpec, error) {
 		RestartDelay:     time.Duration(spec.RestartDelayMS) * time.Millisecond,
 		RegisterTimeout:  m.opts.RegisterTimeout,
 		HeartbeatTimeout: m.opts.HeartbeatTimeout,
+		Stages:           len(job.Plan.Stages),
 	})
 	m.board.update(func(s *JobStatus) {
 		s.Job, s.Workers = spec.Job, nil
@@ -362,7 +373,14 @@ func (m *master) do(acts []Action) {
 			d := m.deployment(a.Run)
 			d.addrs = a.Addresses
 			d.close(nil)
-			m.log.Printf("all %d workers of run %d registered: deploying every task; partition servers %s", len(a.Addresses), a.Run, strings.Join(a.Addresses, ", "))
+			what := "every task"
+			if n := len(m.job.Plan.Stages); n > 0 {
+				what = fmt.Sprintf("stage 0 of %d", n)
+			}
+			m.log.Printf("all %d workers of run %d registered: deploying %s; partition servers %s", len(a.Addresses), a.Run, what, strings.Join(a.Addresses, ", "))
+		case ActStartStage:
+			m.stageGate(a.Run, a.Stage).close(nil)
+			m.log.Printf("every worker finished stage %d of run %d: starting stage %d (%s)", a.Stage-1, a.Run, a.Stage, strings.Join(m.job.Plan.Stages[a.Stage].Chains, ", "))
 		case ActScheduleRestart:
 			m.abortDeployments(m.jm.LastFailure())
 			m.board.update(func(s *JobStatus) { s.Errors = append(s.Errors, m.jm.LastFailure()) })
@@ -414,6 +432,22 @@ func (m *master) abortDeployments(cause string) {
 		d.close(fmt.Errorf("run %d of the job ended before all its workers registered: %s", run, cause))
 		delete(m.deployments, run)
 	}
+	for k, d := range m.stageGates {
+		d.close(fmt.Errorf("run %d of the job ended before stage %d started: %s", k[0], k[1], cause))
+		delete(m.stageGates, k)
+	}
+}
+
+// stageGate returns what the workers waiting to start stage of run wait
+// for, making it on first sight.
+func (m *master) stageGate(run, stage int) *deployment {
+	k := [2]int{run, stage}
+	d := m.stageGates[k]
+	if d == nil {
+		d = &deployment{done: make(chan struct{})}
+		m.stageGates[k] = d
+	}
+	return d
 }
 
 // startContainer launches a worker through its NodeManager without holding
@@ -445,6 +479,22 @@ func (m *master) refreshBoard() {
 		if at := jm.AllRunningAt(); !at.IsZero() && s.Timings.AllWorkersRunning == 0 {
 			s.Timings.AllWorkersRunning = sinceSubmitAt(s.submitted, at)
 			m.log.Printf("all %d workers running, %.2fs after submission", len(s.Workers), s.Timings.AllWorkersRunning)
+		}
+		if stages := m.job.Plan.Stages; len(stages) > 0 {
+			s.Stages = s.Stages[:0]
+			for i, st := range jm.Stages() {
+				ss := StageStatus{Index: i, State: st.State}
+				for _, id := range stages[i].Chains {
+					ss.Chains = append(ss.Chains, m.chainNames[id])
+				}
+				if !st.Started.IsZero() {
+					ss.Started = sinceSubmitAt(s.submitted, st.Started)
+				}
+				if !st.Finished.IsZero() {
+					ss.Finished = sinceSubmitAt(s.submitted, st.Finished)
+				}
+				s.Stages = append(s.Stages, ss)
+			}
 		}
 		if m.final != nil {
 			s.Diagnostics = m.final.Diagnostics

@@ -79,6 +79,46 @@ func (c *controlService) Heartbeat(ctx context.Context, req *controlpb.Heartbeat
 	return &controlpb.HeartbeatResponse{Stop: stop != "", Reason: stop}, nil
 }
 
+// StageFinished records that a worker finished a stage of a job run stage
+// by stage, and holds the answer until the next stage starts.
+func (c *controlService) StageFinished(ctx context.Context, req *controlpb.StageFinishedRequest) (*controlpb.Ack, error) {
+	m := c.m
+	var d *deployment
+	var refused error
+	err := m.call(ctx, func() {
+		acts, err := m.jm.StageFinished(req.GetContainerId(), int(req.GetStage()), time.Now())
+		if err != nil {
+			refused = err
+			return
+		}
+		m.log.Printf("worker %d (container %s) finished stage %d", m.workerOf[req.GetContainerId()], req.GetContainerId(), req.GetStage())
+		d = m.stageGate(m.jm.Run(), int(req.GetStage())+1)
+		m.do(acts)
+	})
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, err.Error())
+	}
+	if refused != nil {
+		m.log.Printf("refused stage report: %v", refused)
+		return nil, status.Error(codes.FailedPrecondition, refused.Error())
+	}
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return nil, status.FromContextError(ctx.Err()).Err()
+	case <-m.stopped:
+		select {
+		case <-d.done:
+		default:
+			return nil, status.Error(codes.Unavailable, errStopped.Error())
+		}
+	}
+	if d.err != nil {
+		return nil, status.Error(codes.Aborted, d.err.Error())
+	}
+	return &controlpb.Ack{}, nil
+}
+
 func (c *controlService) Finished(ctx context.Context, req *controlpb.FinishedRequest) (*controlpb.Ack, error) {
 	m := c.m
 	err := m.call(ctx, func() {

@@ -35,6 +35,9 @@ type JobStatus struct {
 	RecordsOut  int64           `json:"recordsOut"`
 	Workers     []WorkerStatus  `json:"workers"`
 	Subtasks    []SubtaskStatus `json:"subtasks"`
+	// Stages is set for a bounded job run stage by stage (blocking shuffle):
+	// the current run's stages in order.
+	Stages []StageStatus `json:"stages,omitempty"`
 	// Timings are seconds since the application was submitted.
 	Timings Timings `json:"timings"`
 
@@ -46,6 +49,18 @@ type Timings struct {
 	Registered        float64 `json:"amRegistered"`
 	AllWorkersRunning float64 `json:"allWorkersRunning"`
 	Finished          float64 `json:"finished"`
+}
+
+// StageStatus is one stage of a job run stage by stage.
+type StageStatus struct {
+	Index int `json:"index"`
+	// Chains are the readable names of the stage's chains.
+	Chains []string `json:"chains"`
+	// State is WAITING, RUNNING or FINISHED.
+	State string `json:"state"`
+	// Started and Finished are seconds since submission (0: not reached).
+	Started  float64 `json:"started"`
+	Finished float64 `json:"finished"`
 }
 
 // WorkerStatus is a worker of the current run.
@@ -212,6 +227,10 @@ records in {{.RecordsIn}}, out {{.RecordsOut}} &middot; <a href="status">JSON</a
 {{if .Diagnostics}}<p><b>Diagnostics:</b> {{.Diagnostics}}</p>{{end}}
 {{range .Errors}}<p class="err">{{.}}</p>{{end}}
 <p>Since submission: AM registered {{printf "%.2f" .Timings.Registered}}s, all workers running {{printf "%.2f" .Timings.AllWorkersRunning}}s, finished {{printf "%.2f" .Timings.Finished}}s</p>
+{{if .Stages}}<h2>Stages</h2>
+<table><tr><th>#</th><th>state</th><th>chains</th><th>started s</th><th>finished s</th></tr>
+{{range .Stages}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{range $i, $c := .Chains}}{{if $i}}; {{end}}{{$c}}{{end}}</td><td>{{printf "%.2f" .Started}}</td><td>{{printf "%.2f" .Finished}}</td></tr>
+{{end}}</table>{{end}}
 <h2>Workers</h2>
 <table><tr><th>#</th><th>state</th><th>container</th><th>node</th><th>partition server</th><th>tasks</th><th>records in</th><th>records out</th></tr>
 {{range .Workers}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{.Container}}</td><td>{{.Node}}</td><td>{{.Address}}</td><td>{{.RunningTasks}}/{{.TotalTasks}}</td><td>{{.RecordsIn}}</td><td>{{.RecordsOut}}</td></tr>

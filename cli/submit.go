@@ -248,7 +248,7 @@ func (s *submission) prepare() (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := planWorkers(g, s.flags)
+	plan, err := planWorkers(g, s.flags, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -269,14 +269,18 @@ func (s *submission) prepare() (*prepared, error) {
 	return &prepared{cfg: cfg, spec: spec, plan: plan, binary: binary, ship: ship, yarn: ycfg, rmSource: rmAddressSource(dir)}, nil
 }
 
-// planWorkers places the graph's subtasks into worker slots and checks
+// planWorkers places the graph's subtasks into worker slots (stage by
+// stage in blocking shuffle mode) and checks
 // that every edge whose records cross workers has a codec for them (the
 // network shuffle serializes them), before anything is uploaded.
-func planWorkers(g *graph.Graph, f *submitFlags) (*scheduler.Plan, error) {
+func planWorkers(g *graph.Graph, f *submitFlags, cfg *conf.Config) (*scheduler.Plan, error) {
 	chains := g.Chains()
 	plan, err := scheduler.NewPlan(chains, f.slotsPerWorker, scheduler.Resources{MemoryMB: f.workerMemoryMB, VCores: f.workerVCores})
 	if err != nil {
 		return nil, fmt.Errorf("job %s: %w", g.Name, err)
+	}
+	if err := am.PlanStages(g, cfg, plan); err != nil {
+		return nil, err
 	}
 	if err := am.CheckShuffleCodecs(g.Name, plan, chains); err != nil {
 		return nil, err

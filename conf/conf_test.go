@@ -33,6 +33,8 @@ func TestSetKinds(t *testing.T) {
 		{"state.backend", "rocks", nil, `state.backend: "rocks" is not valid in test: want one of heap, lsm`},
 		{"execution.runtime-mode", "Batch", "batch", ""},
 		{"execution.runtime-mode", "bounded", nil, "want one of streaming, batch, automatic"},
+		{"execution.batch-shuffle-mode", "blocking", "blocking", ""},
+		{"execution.batch-shuffle-mode", "ALL_EXCHANGES_BLOCKING", nil, "want one of pipelined, blocking"},
 		{"execution.buffer-timeout", "5ms", 5 * time.Millisecond, ""},
 		{"execution.buffer-timeout", "10 s", 10 * time.Second, ""},
 		{"execution.buffer-timeout", "250", 250 * time.Millisecond, ""},
@@ -77,7 +79,7 @@ func get(t *testing.T, c *Config, key string) any {
 	t.Helper()
 	for _, o := range []interface {
 		Key() string
-	}{Parallelism, MaxParallelism, StateBackend, RuntimeMode, BufferTimeout, CheckpointInterval, CheckpointDir, testFlag} {
+	}{Parallelism, MaxParallelism, StateBackend, RuntimeMode, BatchShuffleMode, BufferTimeout, CheckpointInterval, CheckpointDir, testFlag} {
 		if o.Key() != key {
 			continue
 		}

@@ -15,6 +15,12 @@ const (
 	ModeAutomatic = "automatic"
 )
 
+// Values of BatchShuffleMode.
+const (
+	ShufflePipelined = "pipelined"
+	ShuffleBlocking  = "blocking"
+)
+
 // Values of StateBackend.
 const (
 	BackendHeap = "heap"
@@ -78,6 +84,23 @@ var (
 	// batch when every source is bounded.
 	RuntimeMode = Enum("execution.runtime-mode", ModeAutomatic, []string{ModeStreaming, ModeBatch, ModeAutomatic},
 		"streaming, batch, or automatic (batch when every source is bounded)")
+	// BatchShuffleMode chooses how a bounded job runs on YARN. pipelined
+	// (the default) deploys every task at once and streams records between
+	// them, as a streaming job does; blocking runs the job stage by stage:
+	// the producers of every non-forward edge write their output to their
+	// worker's local disk, and the next stage starts when they all finished.
+	// The default is pipelined, unlike Flink's batch default, because the
+	// reasons for Flink's choice do not hold in loom yet: loom places slot i's
+	// subtasks of every chain together either way, so both modes need the
+	// same containers, and a failure reruns the whole job either way (no
+	// region failover). What blocking buys is a lower peak per container, one
+	// stage's subtasks running at a time instead of all, at the price of
+	// writing and reading every shuffled record on disk and of a pause
+	// between stages; choose it for jobs whose stages would not fit in the
+	// workers' memory together. Streaming jobs are always pipelined, and
+	// blocking for an unbounded job is an error.
+	BatchShuffleMode = Enum("execution.batch-shuffle-mode", ShufflePipelined, []string{ShufflePipelined, ShuffleBlocking},
+		"how a bounded job runs on YARN: pipelined (all tasks at once) or blocking (stage by stage, shuffled data on the workers' local disks)")
 	// StateBackend chooses where keyed state lives.
 	StateBackend = Enum("state.backend", BackendHeap, []string{BackendHeap, BackendLSM},
 		"where keyed state lives: heap (memory) or lsm (Pebble on local disk)")

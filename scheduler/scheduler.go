@@ -87,10 +87,11 @@ func NewPlan(chains []*graph.Chain, slotsPerWorker int, worker Resources) (*Plan
 
 // CrossWorkerEdges lists the edges between chains whose records travel
 // between workers under p (any non-forward edge when there is more than one
-// worker): the network shuffle serializes them, so the client and the AM
-// check that each has a codec.
+// worker), or between stages through a worker's disk (any non-forward edge
+// of a plan with stages): the network shuffle serializes them, so the
+// client and the AM check that each has a codec.
 func CrossWorkerEdges(p *Plan, chains []*graph.Chain) []*graph.Edge {
-	if p.Workers <= 1 {
+	if p.Workers <= 1 && len(p.Stages) == 0 {
 		return nil
 	}
 	var out []*graph.Edge

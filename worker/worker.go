@@ -17,7 +17,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -100,6 +102,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	scfg, ccfg := networkConfig(job.Conf)
+	scfg.SpillDirs = spillDirs()
 	lis, shuffleAddr, err := listenShuffle(opts.Host)
 	if err != nil {
 		return err
@@ -140,19 +143,6 @@ func Run(ctx context.Context, opts Options) error {
 	// when the AM says stop or is lost, which also cancels the subtasks.
 	lifeCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	netClient := network.NewPartitionClient(ccfg)
-	defer netClient.Close()
-	eo := engineOptions(job)
-	eo.Runs = isHere
-	eo.Shuffle = &engine.Shuffle{Server: srv, Client: netClient, Attempt: int64(asg.GetRun()),
-		AddrOf: func(chain string, i int) string {
-			return addrs[job.Plan.WorkerOf(scheduler.Subtask{Chain: chain, Index: i})]
-		}}
-	x, err := engine.Start(lifeCtx, job.Graph, eo)
-	if err != nil {
-		return report(callCtx, client, opts, err, lg)
-	}
-
 	names := map[string]string{}
 	for _, c := range job.Graph.Chains() {
 		names[c.Name] = c.ID
@@ -161,19 +151,39 @@ func Run(ctx context.Context, opts Options) error {
 	if interval <= 0 {
 		interval = time.Second
 	}
+	var current atomic.Pointer[engine.Execution]
 	var hbWG sync.WaitGroup
 	hbWG.Add(1)
 	go func() {
 		defer hbWG.Done()
-		heartbeats(lifeCtx, client, callCtx, opts, x, names, interval, cancel, lg)
+		heartbeats(lifeCtx, client, callCtx, opts, current.Load, names, interval, cancel, lg)
 	}()
 	defer hbWG.Wait()
 	defer cancel(nil)
-	runErr := x.Wait()
-	// Every input of this worker's subtasks ended (or failed): its
-	// connections to other workers' partition servers are no longer needed,
-	// and closing them lets those servers drain.
-	netClient.Close()
+
+	// A job deployed all at once is one stage; a bounded job in blocking
+	// shuffle mode runs its stages one after another, each when the AM says
+	// every worker finished the one before.
+	eo := engineOptions(job)
+	blocking := len(job.Plan.Stages) > 0
+	var runErr error
+	for stage := 0; stage < job.Plan.NumStages() && runErr == nil; stage++ {
+		if stage > 0 {
+			start := time.Now()
+			if err := awaitStage(am.WithSecret(lifeCtx, opts.Secret), client, opts, stage-1); err != nil {
+				if cause := context.Cause(lifeCtx); cause != nil && ctx.Err() == nil {
+					return cause
+				}
+				if ctx.Err() != nil {
+					return fmt.Errorf("worker %d cancelled: %w", opts.WorkerID, context.Cause(ctx))
+				}
+				lg.Printf("waiting for stage %d: %v", stage, err)
+				return err
+			}
+			lg.Printf("stage %d started, %v after this worker finished stage %d", stage, time.Since(start).Round(time.Millisecond), stage-1)
+		}
+		runErr = runStage(lifeCtx, job, eo, srv, ccfg, int64(asg.GetRun()), addrs, blocking, stage, isHere, &current, lg)
+	}
 	if cause := context.Cause(lifeCtx); errors.Is(cause, ErrStopped) || errors.Is(cause, errAMLost) {
 		return cause
 	}
@@ -192,6 +202,74 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	lg.Printf("all output delivered to the other workers, %v after finishing", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// runStage runs this worker's subtasks of stage (all of them for a job
+// deployed at once) with the engine and waits for them to end. In blocking
+// mode their outputs to later stages are spilled to local disk.
+func runStage(ctx context.Context, job *am.Job, eo engine.Options, srv *network.PartitionServer, ccfg network.ClientConfig, attempt int64,
+	addrs []string, blocking bool, stage int, isHere func(string, int) bool, current *atomic.Pointer[engine.Execution], lg *log.Logger) error {
+	eo.Runs = func(chain string, i int) bool { return isHere(chain, i) && job.Plan.StageOf(chain) == stage }
+	n := 0
+	for _, c := range job.Graph.Chains() {
+		for i := 0; i < c.Parallelism; i++ {
+			if eo.Runs(c.ID, i) {
+				n++
+			}
+		}
+	}
+	if blocking {
+		if n == 0 {
+			lg.Printf("stage %d: no subtasks on this worker", stage)
+			return nil
+		}
+		lg.Printf("stage %d: running %d subtasks", stage, n)
+	}
+	// One client per stage: closing it when the stage's inputs ended lets
+	// the producers' servers release what was sent.
+	netClient := network.NewPartitionClient(ccfg)
+	defer netClient.Close()
+	eo.Shuffle = &engine.Shuffle{Server: srv, Client: netClient, Attempt: attempt, Blocking: blocking,
+		AddrOf: func(chain string, i int) string {
+			return addrs[job.Plan.WorkerOf(scheduler.Subtask{Chain: chain, Index: i})]
+		}}
+	x, err := engine.Start(ctx, job.Graph, eo)
+	if err != nil {
+		return err
+	}
+	current.Store(x)
+	return x.Wait()
+}
+
+// awaitStage reports that this worker finished stage and waits until the
+// AM starts the next one (every worker finished stage), retrying while the
+// AM is unreachable. The AM refusing or aborting the wait (the run failed)
+// ends it with the AM's reason.
+func awaitStage(ctx context.Context, client controlpb.ControlClient, opts Options, stage int) error {
+	deadline := time.Now().Add(opts.AMTimeout)
+	for {
+		_, err := client.StageFinished(ctx, &controlpb.StageFinishedRequest{ContainerId: opts.ContainerID, Stage: int32(stage)})
+		if err == nil {
+			return nil
+		}
+		if status.Code(err) != codes.Unavailable || time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("report stage %d finished to the ApplicationMaster at %s: %s", stage, opts.AMAddress, describe(err))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// spillDirs are where blocking subpartitions go: the container's
+// LOCAL_DIRS, which YARN spreads over the node's disks and deletes with the
+// application; nil (the OS temp dir) outside a container.
+func spillDirs() []string {
+	var dirs []string
+	for _, d := range strings.Split(os.Getenv("LOCAL_DIRS"), ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
 }
 
 // listenShuffle opens the partition server's listener on host (the
@@ -337,7 +415,7 @@ var errAMLost = errors.New("lost the ApplicationMaster")
 
 // heartbeats reports progress until ctx ends; it cancels the run when the
 // AM says stop or stays unreachable for opts.AMTimeout.
-func heartbeats(ctx context.Context, client controlpb.ControlClient, callCtx context.Context, opts Options, x *engine.Execution,
+func heartbeats(ctx context.Context, client controlpb.ControlClient, callCtx context.Context, opts Options, current func() *engine.Execution,
 	chainIDs map[string]string, interval time.Duration, cancel context.CancelCauseFunc, lg *log.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -348,7 +426,7 @@ func heartbeats(ctx context.Context, client controlpb.ControlClient, callCtx con
 			return
 		case <-t.C:
 		}
-		req := heartbeat(opts.ContainerID, x, chainIDs)
+		req := heartbeat(opts.ContainerID, current(), chainIDs)
 		hctx, hcancel := context.WithTimeout(callCtx, interval*5)
 		resp, err := client.Heartbeat(hctx, req)
 		hcancel()
@@ -369,8 +447,12 @@ func heartbeats(ctx context.Context, client controlpb.ControlClient, callCtx con
 	}
 }
 
-// heartbeat collects the execution's counters.
+// heartbeat collects the counters of the worker's current execution (its
+// latest stage), nil before the first one started.
 func heartbeat(container string, x *engine.Execution, chainIDs map[string]string) *controlpb.HeartbeatRequest {
+	if x == nil {
+		return &controlpb.HeartbeatRequest{ContainerId: container}
+	}
 	p := x.Progress()
 	req := &controlpb.HeartbeatRequest{ContainerId: container, RecordsIn: p.RecordsIn, RecordsOut: p.RecordsOut,
 		RunningTasks: int32(p.RunningTasks), TotalTasks: int32(p.TotalTasks)}

@@ -59,6 +59,31 @@ type fakeAM struct {
 	lastBeat   *controlpb.HeartbeatRequest
 	finished   int
 	failed     string
+	// stageReports counts the StageFinished reports of each stage;
+	// stageStarted is closed when every worker reported the stage before.
+	stageReports map[int]int
+	stageStarted map[int]chan struct{}
+}
+
+// StageFinished answers once every worker of the plan finished stage.
+func (f *fakeAM) StageFinished(ctx context.Context, req *controlpb.StageFinishedRequest) (*controlpb.Ack, error) {
+	f.mu.Lock()
+	next := int(req.GetStage()) + 1
+	if f.stageStarted[next] == nil {
+		f.stageStarted[next] = make(chan struct{})
+	}
+	c := f.stageStarted[next]
+	f.stageReports[next-1]++
+	if f.stageReports[next-1] == f.job.Plan.Workers {
+		close(c)
+	}
+	f.mu.Unlock()
+	select {
+	case <-c:
+		return &controlpb.Ack{}, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 func (f *fakeAM) Register(ctx context.Context, req *controlpb.RegisterRequest) (*controlpb.Assignment, error) {
@@ -116,12 +141,18 @@ func setup(t *testing.T, job string, args func(in, out string) []string, input s
 // setupPlan is setup with the parallelism and slots per worker given.
 func setupPlan(t *testing.T, job string, args func(in, out string) []string, input string, parallelism, slots int) (*fakeAM, Options, string) {
 	t.Helper()
+	return setupPlanConf(t, job, args, input, parallelism, slots, map[string]string{})
+}
+
+// setupPlanConf is setupPlan with the job's options.
+func setupPlanConf(t *testing.T, job string, args func(in, out string) []string, input string, parallelism, slots int, cfg map[string]string) (*fakeAM, Options, string) {
+	t.Helper()
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "input.txt"), filepath.Join(dir, "out")
 	if err := os.WriteFile(in, []byte(input), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := &am.JobSpec{Job: job, Args: args(in, out), Conf: map[string]string{}, Parallelism: parallelism, SlotsPerWorker: slots}
+	spec := &am.JobSpec{Job: job, Args: args(in, out), Conf: cfg, Parallelism: parallelism, SlotsPerWorker: slots}
 	b, _ := spec.Marshal()
 	if err := os.WriteFile(filepath.Join(dir, am.SpecFile), b, 0o644); err != nil {
 		t.Fatal(err)
@@ -133,7 +164,8 @@ func setupPlan(t *testing.T, job string, args func(in, out string) []string, inp
 	if err := engine.Prepare(j.Graph, true); err != nil {
 		t.Fatal(err)
 	}
-	fake := &fakeAM{job: j, addrs: make([]string, j.Plan.Workers), deployed: make(chan struct{})}
+	fake := &fakeAM{job: j, addrs: make([]string, j.Plan.Workers), deployed: make(chan struct{}),
+		stageReports: map[int]int{}, stageStarted: map[int]chan struct{}{}}
 	srv := am.NewControlServer("s3cret")
 	controlpb.RegisterControlServer(srv, fake)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -288,6 +320,30 @@ func (l *syncLog) String() string {
 // crosses between their partition servers, both finish, and the counts are
 // right.
 func TestTwoWorkersShuffle(t *testing.T) {
+	testTwoWorkers(t, map[string]string{})
+}
+
+// TestTwoWorkersBlocking is TestTwoWorkersShuffle in blocking shuffle mode:
+// both workers run the read stage, spill the keyed shuffle into their
+// LOCAL_DIRS, report the stage to the AM, run the count stage only when the
+// AM says both finished, and leave no spill file behind.
+func TestTwoWorkersBlocking(t *testing.T) {
+	local := t.TempDir()
+	t.Setenv("LOCAL_DIRS", local)
+	logs := testTwoWorkers(t, map[string]string{"execution.batch-shuffle-mode": "blocking"})
+	for w, l := range logs {
+		for _, s := range []string{"stage 0: running 2 subtasks", "stage 1 started", "stage 1: running 2 subtasks"} {
+			if !strings.Contains(l, s) {
+				t.Errorf("worker %d log lacks %q:\n%s", w, s, l)
+			}
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(local, "*")); len(left) > 0 {
+		t.Errorf("spill files left in LOCAL_DIRS: %v", left)
+	}
+}
+
+func testTwoWorkers(t *testing.T, cfg map[string]string) []string {
 	var in strings.Builder
 	want := map[string]int{}
 	for i := range 5000 {
@@ -297,7 +353,7 @@ func TestTwoWorkersShuffle(t *testing.T) {
 		want["x"]++
 	}
 	args := func(in, out string) []string { return []string{"--input", in, "--output", out} }
-	fake, opts, out := setupPlan(t, "wordcount", args, in.String(), 4, 2)
+	fake, opts, out := setupPlanConf(t, "wordcount", args, in.String(), 4, 2, cfg)
 	if fake.job.Plan.Workers != 2 {
 		t.Fatalf("plan of %d workers, want 2", fake.job.Plan.Workers)
 	}
@@ -357,6 +413,10 @@ func TestTwoWorkersShuffle(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(expect, "\n") {
 		t.Errorf("got %d counts, want %d:\n%v", len(got), len(expect), got)
 	}
+	if n := fake.job.Plan.NumStages(); n > 1 && fake.stageReports[0] != 2 {
+		t.Errorf("the AM heard %d reports of stage 0, want 2", fake.stageReports[0])
+	}
+	return []string{logs[0].String(), logs[1].String()}
 }
 
 // brokenConnection says whether err tells of a lost peer: as a consumer (its

@@ -476,6 +476,59 @@ func (x *HeartbeatResponse) GetReason() string {
 	return ""
 }
 
+type StageFinishedRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	// stage is the index of the finished stage, from 0.
+	Stage         int32 `protobuf:"varint,2,opt,name=stage,proto3" json:"stage,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StageFinishedRequest) Reset() {
+	*x = StageFinishedRequest{}
+	mi := &file_am_proto_control_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageFinishedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageFinishedRequest) ProtoMessage() {}
+
+func (x *StageFinishedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_am_proto_control_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageFinishedRequest.ProtoReflect.Descriptor instead.
+func (*StageFinishedRequest) Descriptor() ([]byte, []int) {
+	return file_am_proto_control_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *StageFinishedRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *StageFinishedRequest) GetStage() int32 {
+	if x != nil {
+		return x.Stage
+	}
+	return 0
+}
+
 type FinishedRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
@@ -485,7 +538,7 @@ type FinishedRequest struct {
 
 func (x *FinishedRequest) Reset() {
 	*x = FinishedRequest{}
-	mi := &file_am_proto_control_proto_msgTypes[6]
+	mi := &file_am_proto_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -497,7 +550,7 @@ func (x *FinishedRequest) String() string {
 func (*FinishedRequest) ProtoMessage() {}
 
 func (x *FinishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[6]
+	mi := &file_am_proto_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -510,7 +563,7 @@ func (x *FinishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishedRequest.ProtoReflect.Descriptor instead.
 func (*FinishedRequest) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{6}
+	return file_am_proto_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FinishedRequest) GetContainerId() string {
@@ -532,7 +585,7 @@ type FailedRequest struct {
 
 func (x *FailedRequest) Reset() {
 	*x = FailedRequest{}
-	mi := &file_am_proto_control_proto_msgTypes[7]
+	mi := &file_am_proto_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -544,7 +597,7 @@ func (x *FailedRequest) String() string {
 func (*FailedRequest) ProtoMessage() {}
 
 func (x *FailedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[7]
+	mi := &file_am_proto_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -557,7 +610,7 @@ func (x *FailedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedRequest.ProtoReflect.Descriptor instead.
 func (*FailedRequest) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{7}
+	return file_am_proto_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FailedRequest) GetContainerId() string {
@@ -582,7 +635,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_am_proto_control_proto_msgTypes[8]
+	mi := &file_am_proto_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +647,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[8]
+	mi := &file_am_proto_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +660,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{8}
+	return file_am_proto_control_proto_rawDescGZIP(), []int{9}
 }
 
 var File_am_proto_control_proto protoreflect.FileDescriptor
@@ -654,16 +707,20 @@ const file_am_proto_control_proto_rawDesc = "" +
 	"elapsed_ms\x18\b \x01(\x03R\telapsedMs\"?\n" +
 	"\x11HeartbeatResponse\x12\x12\n" +
 	"\x04stop\x18\x01 \x01(\bR\x04stop\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"4\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"O\n" +
+	"\x14StageFinishedRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
+	"\x05stage\x18\x02 \x01(\x05R\x05stage\"4\n" +
 	"\x0fFinishedRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"H\n" +
 	"\rFailedRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\"\x05\n" +
-	"\x03Ack2\x94\x02\n" +
+	"\x03Ack2\xdc\x02\n" +
 	"\aControl\x12C\n" +
 	"\bRegister\x12\x1d.loom.control.RegisterRequest\x1a\x18.loom.control.Assignment\x12L\n" +
-	"\tHeartbeat\x12\x1e.loom.control.HeartbeatRequest\x1a\x1f.loom.control.HeartbeatResponse\x12<\n" +
+	"\tHeartbeat\x12\x1e.loom.control.HeartbeatRequest\x1a\x1f.loom.control.HeartbeatResponse\x12F\n" +
+	"\rStageFinished\x12\".loom.control.StageFinishedRequest\x1a\x11.loom.control.Ack\x12<\n" +
 	"\bFinished\x12\x1d.loom.control.FinishedRequest\x1a\x11.loom.control.Ack\x128\n" +
 	"\x06Failed\x12\x1b.loom.control.FailedRequest\x1a\x11.loom.control.AckB.Z,github.com/loom-yarn/loom/am/proto/controlpbb\x06proto3"
 
@@ -679,31 +736,34 @@ func file_am_proto_control_proto_rawDescGZIP() []byte {
 	return file_am_proto_control_proto_rawDescData
 }
 
-var file_am_proto_control_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_am_proto_control_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_am_proto_control_proto_goTypes = []any{
-	(*RegisterRequest)(nil),   // 0: loom.control.RegisterRequest
-	(*Assignment)(nil),        // 1: loom.control.Assignment
-	(*Subtask)(nil),           // 2: loom.control.Subtask
-	(*HeartbeatRequest)(nil),  // 3: loom.control.HeartbeatRequest
-	(*SubtaskStatus)(nil),     // 4: loom.control.SubtaskStatus
-	(*HeartbeatResponse)(nil), // 5: loom.control.HeartbeatResponse
-	(*FinishedRequest)(nil),   // 6: loom.control.FinishedRequest
-	(*FailedRequest)(nil),     // 7: loom.control.FailedRequest
-	(*Ack)(nil),               // 8: loom.control.Ack
+	(*RegisterRequest)(nil),      // 0: loom.control.RegisterRequest
+	(*Assignment)(nil),           // 1: loom.control.Assignment
+	(*Subtask)(nil),              // 2: loom.control.Subtask
+	(*HeartbeatRequest)(nil),     // 3: loom.control.HeartbeatRequest
+	(*SubtaskStatus)(nil),        // 4: loom.control.SubtaskStatus
+	(*HeartbeatResponse)(nil),    // 5: loom.control.HeartbeatResponse
+	(*StageFinishedRequest)(nil), // 6: loom.control.StageFinishedRequest
+	(*FinishedRequest)(nil),      // 7: loom.control.FinishedRequest
+	(*FailedRequest)(nil),        // 8: loom.control.FailedRequest
+	(*Ack)(nil),                  // 9: loom.control.Ack
 }
 var file_am_proto_control_proto_depIdxs = []int32{
 	2, // 0: loom.control.Assignment.subtasks:type_name -> loom.control.Subtask
 	4, // 1: loom.control.HeartbeatRequest.subtasks:type_name -> loom.control.SubtaskStatus
 	0, // 2: loom.control.Control.Register:input_type -> loom.control.RegisterRequest
 	3, // 3: loom.control.Control.Heartbeat:input_type -> loom.control.HeartbeatRequest
-	6, // 4: loom.control.Control.Finished:input_type -> loom.control.FinishedRequest
-	7, // 5: loom.control.Control.Failed:input_type -> loom.control.FailedRequest
-	1, // 6: loom.control.Control.Register:output_type -> loom.control.Assignment
-	5, // 7: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
-	8, // 8: loom.control.Control.Finished:output_type -> loom.control.Ack
-	8, // 9: loom.control.Control.Failed:output_type -> loom.control.Ack
-	6, // [6:10] is the sub-list for method output_type
-	2, // [2:6] is the sub-list for method input_type
+	6, // 4: loom.control.Control.StageFinished:input_type -> loom.control.StageFinishedRequest
+	7, // 5: loom.control.Control.Finished:input_type -> loom.control.FinishedRequest
+	8, // 6: loom.control.Control.Failed:input_type -> loom.control.FailedRequest
+	1, // 7: loom.control.Control.Register:output_type -> loom.control.Assignment
+	5, // 8: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
+	9, // 9: loom.control.Control.StageFinished:output_type -> loom.control.Ack
+	9, // 10: loom.control.Control.Finished:output_type -> loom.control.Ack
+	9, // 11: loom.control.Control.Failed:output_type -> loom.control.Ack
+	7, // [7:12] is the sub-list for method output_type
+	2, // [2:7] is the sub-list for method input_type
 	2, // [2:2] is the sub-list for extension type_name
 	2, // [2:2] is the sub-list for extension extendee
 	0, // [0:2] is the sub-list for field type_name
@@ -720,7 +780,7 @@ func file_am_proto_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_am_proto_control_proto_rawDesc), len(file_am_proto_control_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,10 +25,11 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Control_Register_FullMethodName  = "/loom.control.Control/Register"
-	Control_Heartbeat_FullMethodName = "/loom.control.Control/Heartbeat"
-	Control_Finished_FullMethodName  = "/loom.control.Control/Finished"
-	Control_Failed_FullMethodName    = "/loom.control.Control/Failed"
+	Control_Register_FullMethodName      = "/loom.control.Control/Register"
+	Control_Heartbeat_FullMethodName     = "/loom.control.Control/Heartbeat"
+	Control_StageFinished_FullMethodName = "/loom.control.Control/StageFinished"
+	Control_Finished_FullMethodName      = "/loom.control.Control/Finished"
+	Control_Failed_FullMethodName        = "/loom.control.Control/Failed"
 )
 
 // ControlClient is the client API for Control service.
@@ -45,6 +46,13 @@ type ControlClient interface {
 	Register(ctx context.Context, in *RegisterRequest, opts ...grpc.CallOption) (*Assignment, error)
 	// Heartbeat reports a worker's progress; the reply may tell it to stop.
 	Heartbeat(ctx context.Context, in *HeartbeatRequest, opts ...grpc.CallOption) (*HeartbeatResponse, error)
+	// StageFinished reports, for a bounded job run stage by stage (blocking
+	// shuffle), that the worker's subtasks of one stage all finished, their
+	// results spilled to its local disk. The AM answers when every worker
+	// finished that stage: the worker then runs its subtasks of the next
+	// one. A run that fails meanwhile is answered with Aborted, a report out
+	// of turn with FailedPrecondition. The last stage ends with Finished.
+	StageFinished(ctx context.Context, in *StageFinishedRequest, opts ...grpc.CallOption) (*Ack, error)
 	// Finished reports that every subtask of the worker reached end of input.
 	Finished(ctx context.Context, in *FinishedRequest, opts ...grpc.CallOption) (*Ack, error)
 	// Failed reports that the worker's share failed, with the error text.
@@ -73,6 +81,16 @@ func (c *controlClient) Heartbeat(ctx context.Context, in *HeartbeatRequest, opt
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(HeartbeatResponse)
 	err := c.cc.Invoke(ctx, Control_Heartbeat_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) StageFinished(ctx context.Context, in *StageFinishedRequest, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, Control_StageFinished_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -113,6 +131,13 @@ type ControlServer interface {
 	Register(context.Context, *RegisterRequest) (*Assignment, error)
 	// Heartbeat reports a worker's progress; the reply may tell it to stop.
 	Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error)
+	// StageFinished reports, for a bounded job run stage by stage (blocking
+	// shuffle), that the worker's subtasks of one stage all finished, their
+	// results spilled to its local disk. The AM answers when every worker
+	// finished that stage: the worker then runs its subtasks of the next
+	// one. A run that fails meanwhile is answered with Aborted, a report out
+	// of turn with FailedPrecondition. The last stage ends with Finished.
+	StageFinished(context.Context, *StageFinishedRequest) (*Ack, error)
 	// Finished reports that every subtask of the worker reached end of input.
 	Finished(context.Context, *FinishedRequest) (*Ack, error)
 	// Failed reports that the worker's share failed, with the error text.
@@ -132,6 +157,9 @@ func (UnimplementedControlServer) Register(context.Context, *RegisterRequest) (*
 }
 func (UnimplementedControlServer) Heartbeat(context.Context, *HeartbeatRequest) (*HeartbeatResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Heartbeat not implemented")
+}
+func (UnimplementedControlServer) StageFinished(context.Context, *StageFinishedRequest) (*Ack, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StageFinished not implemented")
 }
 func (UnimplementedControlServer) Finished(context.Context, *FinishedRequest) (*Ack, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Finished not implemented")
@@ -196,6 +224,24 @@ func _Control_Heartbeat_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_StageFinished_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StageFinishedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).StageFinished(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_StageFinished_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).StageFinished(ctx, req.(*StageFinishedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Control_Finished_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(FinishedRequest)
 	if err := dec(in); err != nil {
@@ -246,6 +292,10 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Heartbeat",
 			Handler:    _Control_Heartbeat_Handler,
+		},
+		{
+			MethodName: "StageFinished",
+			Handler:    _Control_StageFinished_Handler,
 		},
 		{
 			MethodName: "Finished",
