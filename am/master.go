@@ -2,6 +2,7 @@ package am
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -202,6 +203,8 @@ type master struct {
 	progress float32
 	// chainNames are the job's chain names by id, for the status.
 	chainNames map[string]string
+	// stagesLogged is set once the final stages went to the log.
+	stagesLogged bool
 
 	// Loop-owned.
 	containers map[string]*yarnpb.ContainerProto
@@ -499,6 +502,14 @@ func (m *master) refreshBoard() {
 		if m.final != nil {
 			s.Diagnostics = m.final.Diagnostics
 			s.Timings.Finished = sinceSubmit(s.submitted)
+			if len(s.Stages) > 0 && !m.stagesLogged {
+				// The status page goes away with the AM: its log keeps
+				// how the stages ran.
+				m.stagesLogged = true
+				if b, err := json.Marshal(s.Stages); err == nil {
+					m.log.Printf("stages of run %d: %s", s.Run, b)
+				}
+			}
 		}
 	})
 }
