@@ -109,3 +109,23 @@ func TestYARNBlockingWordcount(t *testing.T) {
 	t.Logf("blocking wordcount p=4 on 2 workers: %d distinct words equal to tr|sort|uniq; stage 0 %.2fs-%.2fs, stage 1 %.2fs-%.2fs after submission; loom submit took %.1fs",
 		len(g), stages[0].Started, stages[0].Finished, stages[1].Started, stages[1].Finished, took.Seconds())
 }
+
+// TestSubmitBlockingStreamingRefused: blocking shuffle mode for an unbounded
+// job is refused by loom submit before anything is uploaded, naming the
+// option.
+func TestSubmitBlockingStreamingRefused(t *testing.T) {
+	_, dir := hdfsClient(t)
+	code, out := runLoom(t, time.Minute, "submit", "windowed-counts", "--events", "0", "--output", "hdfs://"+dir+"/out", "-p", "2",
+		"-D", "execution.batch-shuffle-mode=blocking")
+	if code == 0 {
+		t.Fatalf("loom submit of an unbounded job in blocking mode succeeded:\n%s", out)
+	}
+	for _, want := range []string{"execution.batch-shuffle-mode=blocking", "unbounded", "set it to pipelined"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if appIDPattern.MatchString(out) {
+		t.Errorf("an application was submitted:\n%s", out)
+	}
+}
