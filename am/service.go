@@ -42,19 +42,8 @@ func (c *controlService) Register(ctx context.Context, req *controlpb.RegisterRe
 		m.log.Printf("refused registration: %v", refused)
 		return nil, status.Error(codes.FailedPrecondition, refused.Error())
 	}
-	select {
-	case <-d.done:
-	case <-ctx.Done():
-		return nil, status.FromContextError(ctx.Err()).Err()
-	case <-m.stopped:
-		select {
-		case <-d.done:
-		default:
-			return nil, status.Error(codes.Unavailable, errStopped.Error())
-		}
-	}
-	if d.err != nil {
-		return nil, status.Error(codes.Aborted, d.err.Error())
+	if err := m.await(ctx, d); err != nil {
+		return nil, err
 	}
 	out := &controlpb.Assignment{Worker: int32(reg.Worker), Run: int32(reg.Run), HeartbeatIntervalMs: m.opts.HeartbeatInterval.Milliseconds(),
 		ShuffleAddresses: d.addrs}
@@ -102,19 +91,8 @@ func (c *controlService) StageFinished(ctx context.Context, req *controlpb.Stage
 		m.log.Printf("refused stage report: %v", refused)
 		return nil, status.Error(codes.FailedPrecondition, refused.Error())
 	}
-	select {
-	case <-d.done:
-	case <-ctx.Done():
-		return nil, status.FromContextError(ctx.Err()).Err()
-	case <-m.stopped:
-		select {
-		case <-d.done:
-		default:
-			return nil, status.Error(codes.Unavailable, errStopped.Error())
-		}
-	}
-	if d.err != nil {
-		return nil, status.Error(codes.Aborted, d.err.Error())
+	if err := m.await(ctx, d); err != nil {
+		return nil, err
 	}
 	return &controlpb.Ack{}, nil
 }
@@ -141,4 +119,24 @@ func (c *controlService) Failed(ctx context.Context, req *controlpb.FailedReques
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
 	return &controlpb.Ack{}, nil
+}
+
+// await holds an RPC until deployment d opens (all workers of a run
+// registered, or a stage may start), the AM stops, or the caller gives up.
+func (m *master) await(ctx context.Context, d *deployment) error {
+	select {
+	case <-d.done:
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	case <-m.stopped:
+		select {
+		case <-d.done:
+		default:
+			return status.Error(codes.Unavailable, errStopped.Error())
+		}
+	}
+	if d.err != nil {
+		return status.Error(codes.Aborted, d.err.Error())
+	}
+	return nil
 }
