@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/loom-yarn/loom/cli"
+	"github.com/loom-yarn/loom/internal/outputs"
 	_ "github.com/loom-yarn/loom/jobs"
 )
 
@@ -156,25 +156,10 @@ func runScript(t *testing.T, script string) {
 }
 
 func outputLines(t *testing.T, dir string) []string {
-	ents, err := os.ReadDir(dir)
+	t.Helper()
+	lines, err := outputs.Lines(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(string(b), "\n") {
-			if l != "" {
-				lines = append(lines, l)
-			}
-		}
-	}
-	sort.Strings(lines)
 	return lines
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/loom-yarn/loom/connector/file"
 	"github.com/loom-yarn/loom/engine"
+	"github.com/loom-yarn/loom/internal/outputs"
 	"github.com/loom-yarn/loom/stream"
 )
 
@@ -31,26 +32,10 @@ func formatKV(dst []byte, kv stream.KV[string, int64]) []byte {
 // readParts returns the sorted lines of every visible file in dir.
 func readParts(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
+	lines, err := outputs.Lines(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
-			if l != "" {
-				lines = append(lines, l)
-			}
-		}
-	}
-	sort.Strings(lines)
 	return lines
 }
 

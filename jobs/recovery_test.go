@@ -2,14 +2,14 @@ package jobs_test
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loom-yarn/loom/internal/outputs"
 )
 
 // buildLoom builds the loom binary once per test binary run.
@@ -25,22 +25,10 @@ func buildLoom(t *testing.T) string {
 
 func sortedOutput(t *testing.T, dir string) string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
+	lines, err := outputs.Lines(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lines []string
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), ".") || strings.HasPrefix(e.Name(), "_") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		lines = append(lines, strings.Split(strings.TrimSpace(string(b)), "\n")...)
-	}
-	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
 
