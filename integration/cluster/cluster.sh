@@ -147,19 +147,6 @@ need_build() {
 }
 
 build() {
-  local m
-  for m in minicluster kafka metastore; do
-    [[ -s $TARGET/$m/classpath.txt && $TARGET/$m/classpath.txt -nt $HERE/$m/pom.xml && $TARGET/$m/classpath.txt -nt $HERE/pom.xml ]] || return 0
-    # The local Maven repository may have been cleaned since.
-    local j
-    for j in $(tr ':' ' ' <"$TARGET/$m/classpath.txt"); do [[ -f $j ]] || return 0; done
-  done
-  [[ -f $TARGET/minicluster/classes/loom/cluster/MiniHadoop.class ]] || return 0
-  [[ -z $(find "$HERE/minicluster/src" -newer "$TARGET/minicluster/classes/loom/cluster/MiniHadoop.class" -type f) ]] || return 0
-  return 1
-}
-
-build() {
   mkdir -p "$LOGS"
   if need_build; then
     command -v mvn >/dev/null || die "mvn not found (Maven 3.8+ and Java 17 are needed)"
