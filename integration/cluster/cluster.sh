@@ -19,6 +19,8 @@
 #   LOOM_NN_PORT=8020 LOOM_NN_HTTP_PORT=9870 LOOM_RM_PORT=8032 LOOM_RM_SCHEDULER_PORT=8030
 #   LOOM_RM_TRACKER_PORT=8031 LOOM_RM_ADMIN_PORT=8033 LOOM_RM_WEB_PORT=8088
 #   LOOM_KAFKA_PORT=9092 LOOM_KAFKA_CONTROLLER_PORT=9093 LOOM_METASTORE_PORT=9083
+#   LOOM_PORT_OFFSET=N adds N to every default port (a second cluster beside the
+#   first: e.g. LOOM_PORT_OFFSET=10000 LOOM_CLUSTER_DIR=/tmp/c2).
 # Sizes: LOOM_NM_COUNT=2 LOOM_NM_MEMORY_MB=4096 LOOM_NM_VCORES=8 LOOM_MIN_ALLOC_MB=64
 #   LOOM_HADOOP_HEAP=1g LOOM_KAFKA_HEAP=512m LOOM_METASTORE_HEAP=512m
 # Timeouts: LOOM_CLUSTER_START_TIMEOUT=300 (seconds per service)
@@ -30,16 +32,17 @@ DIR=${LOOM_CLUSTER_DIR:-$REPO/.cluster}
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
 
-NN_PORT=${LOOM_NN_PORT:-8020}
-NN_HTTP_PORT=${LOOM_NN_HTTP_PORT:-9870}
-RM_PORT=${LOOM_RM_PORT:-8032}
-RM_SCHEDULER_PORT=${LOOM_RM_SCHEDULER_PORT:-8030}
-RM_TRACKER_PORT=${LOOM_RM_TRACKER_PORT:-8031}
-RM_ADMIN_PORT=${LOOM_RM_ADMIN_PORT:-8033}
-RM_WEB_PORT=${LOOM_RM_WEB_PORT:-8088}
-KAFKA_PORT=${LOOM_KAFKA_PORT:-9092}
-KAFKA_CONTROLLER_PORT=${LOOM_KAFKA_CONTROLLER_PORT:-9093}
-METASTORE_PORT=${LOOM_METASTORE_PORT:-9083}
+OFF=${LOOM_PORT_OFFSET:-0}
+NN_PORT=${LOOM_NN_PORT:-$((8020 + OFF))}
+NN_HTTP_PORT=${LOOM_NN_HTTP_PORT:-$((9870 + OFF))}
+RM_PORT=${LOOM_RM_PORT:-$((8032 + OFF))}
+RM_SCHEDULER_PORT=${LOOM_RM_SCHEDULER_PORT:-$((8030 + OFF))}
+RM_TRACKER_PORT=${LOOM_RM_TRACKER_PORT:-$((8031 + OFF))}
+RM_ADMIN_PORT=${LOOM_RM_ADMIN_PORT:-$((8033 + OFF))}
+RM_WEB_PORT=${LOOM_RM_WEB_PORT:-$((8088 + OFF))}
+KAFKA_PORT=${LOOM_KAFKA_PORT:-$((9092 + OFF))}
+KAFKA_CONTROLLER_PORT=${LOOM_KAFKA_CONTROLLER_PORT:-$((9093 + OFF))}
+METASTORE_PORT=${LOOM_METASTORE_PORT:-$((9083 + OFF))}
 NM_COUNT=${LOOM_NM_COUNT:-2}
 NM_MEMORY_MB=${LOOM_NM_MEMORY_MB:-4096}
 NM_VCORES=${LOOM_NM_VCORES:-8}
@@ -187,7 +190,8 @@ java_version_ok() {
 launch() { # service cwd java-args...   (extra environment: the LAUNCH_ENV array)
   local svc=$1 cwd=$2
   shift 2
-  (cd "$cwd" && exec env ${LAUNCH_ENV[@]+"${LAUNCH_ENV[@]}"} setsid "$JAVA" "$@" </dev/null >>"$LOGS/$svc.log" 2>&1) &
+  # 9>&-: the server must not inherit (and so hold) the cluster lock.
+  (cd "$cwd" && exec env ${LAUNCH_ENV[@]+"${LAUNCH_ENV[@]}"} setsid "$JAVA" "$@" </dev/null >>"$LOGS/$svc.log" 2>&1 9>&-) &
   local pid=$!
   sleep 0.2
   record_pid "$svc" "$pid"
@@ -461,9 +465,16 @@ cmd_env() {
   cat "$DIR/env"
 }
 
+# up and down of one cluster directory never run at the same time (two sessions
+# sharing a work tree): they take its lock, waiting up to 15 minutes.
+lock() {
+  exec 9>"$DIR/.lock"
+  flock -w 900 9 || die "another cluster-up/down holds $DIR/.lock for 15 minutes"
+}
+
 case ${1:-} in
-  up) cmd_up ;;
-  down) cmd_down ;;
+  up) lock; cmd_up ;;
+  down) lock; cmd_down ;;
   status) cmd_status ;;
   env) cmd_env ;;
   *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
