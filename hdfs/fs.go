@@ -27,10 +27,10 @@ type FileInfo = iofs.FileInfo
 type Local = lfs.Local
 
 func init() {
-	// Plain connector/fs.For("hdfs://...") resolves through the default
-	// file system of $HADOOP_CONF_DIR.
-	lfs.Register("hdfs", func() (lfs.FileSystem, error) {
-		return clientFor("")
+	// connector/fs.For("hdfs://host:port/p") reaches that NameNode (or
+	// nameservice); "hdfs:///p" the default file system of $HADOOP_CONF_DIR.
+	lfs.Register("hdfs", func(authority string) (lfs.FileSystem, error) {
+		return clientFor(authority)
 	})
 }
 

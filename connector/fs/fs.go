@@ -64,58 +64,65 @@ var ErrNoMatch = errors.New("no such file or directory")
 
 var (
 	regMu   sync.Mutex
-	openers            = map[string]func() (FileSystem, error){}
+	openers            = map[string]func(authority string) (FileSystem, error){}
 	opened             = map[string]FileSystem{}
 	localFS FileSystem = Local{}
 )
 
 // Register makes For resolve URIs with the given scheme ("hdfs") through
-// open. open is called at most once successfully; its file system is shared.
+// open, called with the URI's authority ("host:port", or "" for
+// "scheme:///path", meaning the scheme's default, e.g. fs.defaultFS). open is
+// called at most once successfully per authority; its file system is shared.
 // Registering a scheme twice replaces the first registration.
-func Register(scheme string, open func() (FileSystem, error)) {
+func Register(scheme string, open func(authority string) (FileSystem, error)) {
 	regMu.Lock()
 	defer regMu.Unlock()
 	openers[scheme] = open
-	delete(opened, scheme)
+	for k := range opened {
+		if strings.HasPrefix(k, scheme+"://") {
+			delete(opened, k)
+		}
+	}
 }
 
 // For resolves a path or URI to its file system and the path inside it.
-// Plain paths and "file:" URIs go to the local file system; "scheme://authority/p"
-// goes to the registered scheme with path "/p" (the authority is the
-// registered file system's business: HDFS takes its name node from the Hadoop
-// configuration). An unregistered scheme is an error naming it.
+// Plain paths and "file:" URIs go to the local file system;
+// "scheme://authority/p" goes to the file system the scheme's registration
+// opens for that authority, with path "/p". An unregistered scheme is an
+// error naming it.
 func For(uri string) (FileSystem, string, error) {
 	scheme, rest, ok := splitScheme(uri)
 	if !ok {
 		return localFS, uri, nil
 	}
-	p := rest
+	p, authority := rest, ""
 	if strings.HasPrefix(rest, "//") {
-		// Drop the authority: "//host:port/path" -> "/path".
+		// "//host:port/path" -> authority "host:port", path "/path".
 		i := strings.IndexByte(rest[2:], '/')
 		if i < 0 {
-			p = "/"
+			authority, p = rest[2:], "/"
 		} else {
-			p = rest[2+i:]
+			authority, p = rest[2:2+i], rest[2+i:]
 		}
 	}
 	if scheme == "file" {
 		return localFS, p, nil
 	}
+	key := scheme + "://" + authority
 	regMu.Lock()
 	defer regMu.Unlock()
-	if fsys, ok := opened[scheme]; ok {
+	if fsys, ok := opened[key]; ok {
 		return fsys, p, nil
 	}
 	open, ok := openers[scheme]
 	if !ok {
 		return nil, "", fmt.Errorf("path %s: no file system registered for scheme %q (loom knows file:// and plain paths; hdfs:// needs the hdfs package linked in)", uri, scheme)
 	}
-	fsys, err := open()
+	fsys, err := open(authority)
 	if err != nil {
 		return nil, "", fmt.Errorf("path %s: open %s file system: %w", uri, scheme, err)
 	}
-	opened[scheme] = fsys
+	opened[key] = fsys
 	return fsys, p, nil
 }
 

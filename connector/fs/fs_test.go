@@ -74,9 +74,9 @@ func TestList(t *testing.T) {
 type fakeFS struct{ Local }
 
 func TestFor(t *testing.T) {
-	opens := 0
-	Register("mem", func() (FileSystem, error) { opens++; return fakeFS{}, nil })
-	Register("broken", func() (FileSystem, error) { return nil, errors.New("no name node configured") })
+	opens := map[string]int{}
+	Register("mem", func(authority string) (FileSystem, error) { opens[authority]++; return fakeFS{}, nil })
+	Register("broken", func(string) (FileSystem, error) { return nil, errors.New("no name node configured") })
 	tests := []struct {
 		uri      string
 		wantFS   string
@@ -89,6 +89,7 @@ func TestFor(t *testing.T) {
 		{"file:/data/in.txt", "local", "/data/in.txt", ""},
 		{"mem://cluster:8020/a/b", "fake", "/a/b", ""},
 		{"MEM://cluster", "fake", "/", ""},
+		{"mem://cluster:8020/c", "fake", "/c", ""},
 		{"s3://bucket/x", "", "", `no file system registered for scheme "s3"`},
 		{"broken://x/y", "", "", "open broken file system: no name node configured"},
 		{"c:/windows", "local", "c:/windows", ""},
@@ -114,8 +115,8 @@ func TestFor(t *testing.T) {
 			}
 		})
 	}
-	if opens != 1 {
-		t.Fatalf("registered file system opened %d times, want once", opens)
+	if opens["cluster:8020"] != 1 || opens["cluster"] != 1 || len(opens) != 2 {
+		t.Fatalf("registered file system opened %v, want once per authority", opens)
 	}
 }
 
