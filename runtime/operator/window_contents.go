@@ -24,7 +24,8 @@ type Aggregator[T, ACC, OUT any] interface {
 // methods work on the key the operator has set.
 type WindowContents[K comparable, T, OUT any] interface {
 	open(t *keyedTimers[K], uid string) error
-	add(w Window, v T) error
+	// add adds v to window w; fresh reports that w had no contents before.
+	add(w Window, v T) (fresh bool, err error)
 	// merge folds the contents of from into into and clears them.
 	merge(into Window, from []Window) error
 	// emit sends the window's result to out; nothing for an empty window.
@@ -57,15 +58,15 @@ func (a *aggregating[K, T, ACC, R]) open(t *keyedTimers[K], uid string) error {
 	return err
 }
 
-func (a *aggregating[K, T, ACC, R]) add(w Window, v T) error {
+func (a *aggregating[K, T, ACC, R]) add(w Window, v T) (bool, error) {
 	acc, ok, err := a.accs.Get(w)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if !ok {
 		acc = a.agg.Create()
 	}
-	return a.accs.Put(w, a.agg.Add(acc, v))
+	return !ok, a.accs.Put(w, a.agg.Add(acc, v))
 }
 
 func (a *aggregating[K, T, ACC, R]) merge(into Window, from []Window) error {
@@ -128,15 +129,15 @@ func (r *reducing[K, T]) open(t *keyedTimers[K], uid string) error {
 	return err
 }
 
-func (r *reducing[K, T]) add(w Window, v T) error {
+func (r *reducing[K, T]) add(w Window, v T) (bool, error) {
 	cur, ok, err := r.vals.Get(w)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if ok {
 		v = r.f(cur, v)
 	}
-	return r.vals.Put(w, v)
+	return !ok, r.vals.Put(w, v)
 }
 
 func (r *reducing[K, T]) merge(into Window, from []Window) error {
@@ -216,15 +217,15 @@ func (b *buffering[K, T, OUT]) open(t *keyedTimers[K], uid string) error {
 	return err
 }
 
-func (b *buffering[K, T, OUT]) add(w Window, v T) error {
+func (b *buffering[K, T, OUT]) add(w Window, v T) (bool, error) {
 	n, _, err := b.counts.Get(w)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := b.elems.Put(elemKey{W: w, Seq: n}, v); err != nil {
-		return err
+		return false, err
 	}
-	return b.counts.Put(w, n+1)
+	return n == 0, b.counts.Put(w, n+1)
 }
 
 // load reads window w's records into b.buf.

@@ -135,11 +135,18 @@ func (o *WindowOperator[K, T, OUT]) processRecord(v T, ts int64) error {
 			continue
 		}
 		accepted = true
-		if err := o.Contents.add(w, v); err != nil {
+		fresh, err := o.Contents.add(w, v)
+		if err != nil {
 			return err
 		}
-		if err := o.arm(w); err != nil {
-			return err
+		// A window's timers are set when it gets its first record and stay
+		// until it is cleaned; later records only need arming when the window
+		// already fired (a late record within the allowed lateness fires it
+		// again at once).
+		if fresh || (o.domain == EventTime && w.MaxTimestamp() <= o.t.watermark) {
+			if err := o.arm(w); err != nil {
+				return err
+			}
 		}
 	}
 	if !accepted {
@@ -194,7 +201,7 @@ func (o *WindowOperator[K, T, OUT]) processMerging(v T, ts int64) error {
 			}
 		}
 		open = append(rest, merged)
-		if err := o.Contents.add(merged, v); err != nil {
+		if _, err := o.Contents.add(merged, v); err != nil {
 			return err
 		}
 		if err := o.arm(merged); err != nil {
