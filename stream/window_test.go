@@ -3,12 +3,16 @@ package stream_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/loom-yarn/loom/connector/file"
 	"github.com/loom-yarn/loom/engine"
 	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/stream"
@@ -124,7 +128,8 @@ func formatCount(r stream.WindowResult[string, int64]) string {
 }
 
 // TestWindowedBoundedAndUnbounded runs one windowed job over the same records
-// read as a bounded and as an unbounded input, on both state backends: the
+// read as a bounded text file, a bounded input and an unbounded input, on
+// both state backends: the
 // results and the late records must be the same, and match a count made
 // directly from the data.
 func TestWindowedBoundedAndUnbounded(t *testing.T) {
@@ -146,15 +151,33 @@ func TestWindowedBoundedAndUnbounded(t *testing.T) {
 	slices.Sort(want)
 	slices.Sort(wantLate)
 
+	// The same records as a text file, one "user,ts" line each.
+	var text strings.Builder
+	for _, h := range data {
+		fmt.Fprintf(&text, "%s,%d\n", h.User, h.Ts)
+	}
+	hitsFile := filepath.Join(t.TempDir(), "hits.txt")
+	if err := os.WriteFile(hitsFile, []byte(text.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, backend := range []string{"heap", "lsm"} {
-		for _, bounded := range []bool{true, false} {
-			t.Run(fmt.Sprintf("%s/bounded=%v", backend, bounded), func(t *testing.T) {
+		for _, input := range []string{"file", "bounded", "unbounded"} {
+			bounded := input != "unbounded"
+			t.Run(backend+"/"+input, func(t *testing.T) {
 				results := &lineSink[stream.WindowResult[string, int64]]{format: formatCount}
 				late := &lineSink[hit]{format: formatHit}
 				env := stream.NewEnv("windowed-test")
 				env.SetParallelism(2)
-				src := stream.FromSource(env, "hits", &sliceSource{data: data, bounded: bounded},
-					stream.BoundedOutOfOrderness(10*time.Millisecond, hitTime)).Parallelism(1)
+				var src *stream.Stream[hit]
+				if input == "file" {
+					lines := stream.FromSource(env, "hits file", file.Text(hitsFile),
+						stream.BoundedOutOfOrderness(10*time.Millisecond, lineTime)).Parallelism(1)
+					src = stream.TryMap(lines, "parse", parseHit).Parallelism(1)
+				} else {
+					src = stream.FromSource(env, "hits", &sliceSource{data: data, bounded: bounded},
+						stream.BoundedOutOfOrderness(10*time.Millisecond, hitTime)).Parallelism(1)
+				}
 				w := stream.Window(stream.KeyBy(stream.Filter(src, "drop sentinel", isReal), hitUser),
 					stream.TumblingEventTime(100*time.Millisecond))
 				stream.WindowAggregate(w, "count", stream.Count[hit](), nil).SinkTo("results", results)
@@ -233,4 +256,20 @@ func TestWindowGraphErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseHit reads a "user,ts" line of the hits file.
+func parseHit(line string) (hit, error) {
+	user, ts, ok := strings.Cut(line, ",")
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if !ok || err != nil {
+		return hit{}, fmt.Errorf("bad hit line %q", line)
+	}
+	return hit{User: user, Ts: n}, nil
+}
+
+// lineTime is the event time of a "user,ts" line.
+func lineTime(line string) int64 {
+	h, _ := parseHit(line)
+	return h.Ts
 }
