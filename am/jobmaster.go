@@ -2,7 +2,8 @@ package am
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -415,7 +416,7 @@ func (m *JobMaster) fail(cause string) []Action {
 	}
 	m.lastFailure = cause
 	var acts []Action
-	for _, c := range sortedKeys(m.byContainer) {
+	for _, c := range slices.Sorted(maps.Keys(m.byContainer)) {
 		m.retired[c] = true
 		acts = append(acts, Action{Kind: ActRelease, Container: c})
 	}
@@ -541,13 +542,4 @@ func (m *JobMaster) Progress() float32 {
 		return 0
 	}
 	return float32(m.countIn(WorkerFinished)) / float32(len(m.workers))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,8 +2,10 @@ package am
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 
 	"google.golang.org/protobuf/proto"
@@ -75,7 +77,7 @@ func (l *WorkerLaunch) Context(index int) *yarnpb.ContainerLaunchContextProto {
 	for k, v := range l.env {
 		env[k] = v
 	}
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		ctx.Environment = append(ctx.Environment, &yarnpb.StringStringMapProto{Key: proto.String(k), Value: proto.String(env[k])})
 	}
 	return ctx

@@ -7,8 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 
 	"github.com/loom-yarn/loom/yarn/proto/commonpb"
 	"google.golang.org/protobuf/proto"
@@ -60,7 +61,7 @@ func (c *Credentials) AddSecret(alias string, secret []byte) {
 // TokenByKind returns the token of the given kind, choosing the smallest
 // alias when several match so that the choice is deterministic.
 func (c *Credentials) TokenByKind(kind string) (*Token, bool) {
-	for _, alias := range sortedKeys(c.Tokens) {
+	for _, alias := range slices.Sorted(maps.Keys(c.Tokens)) {
 		if c.Tokens[alias].Kind == kind {
 			return c.Tokens[alias], true
 		}
@@ -216,7 +217,7 @@ func (c *Credentials) Marshal(format byte) ([]byte, error) {
 	switch format {
 	case FormatWritable:
 		out = appendVLong(out, int64(len(c.Tokens)))
-		for _, alias := range sortedKeys(c.Tokens) {
+		for _, alias := range slices.Sorted(maps.Keys(c.Tokens)) {
 			t := c.Tokens[alias]
 			out = appendBytes(out, []byte(alias))
 			out = appendBytes(out, t.Identifier)
@@ -225,17 +226,17 @@ func (c *Credentials) Marshal(format byte) ([]byte, error) {
 			out = appendBytes(out, []byte(t.Service))
 		}
 		out = appendVLong(out, int64(len(c.Secrets)))
-		for _, alias := range sortedKeys(c.Secrets) {
+		for _, alias := range slices.Sorted(maps.Keys(c.Secrets)) {
 			out = appendBytes(out, []byte(alias))
 			out = appendBytes(out, c.Secrets[alias])
 		}
 		return out, nil
 	case FormatProtobuf:
 		p := &commonpb.CredentialsProto{}
-		for _, alias := range sortedKeys(c.Tokens) {
+		for _, alias := range slices.Sorted(maps.Keys(c.Tokens)) {
 			p.Tokens = append(p.Tokens, &commonpb.CredentialsKVProto{Alias: proto.String(alias), Token: c.Tokens[alias].Proto()})
 		}
-		for _, alias := range sortedKeys(c.Secrets) {
+		for _, alias := range slices.Sorted(maps.Keys(c.Secrets)) {
 			p.Secrets = append(p.Secrets, &commonpb.CredentialsKVProto{Alias: proto.String(alias), Secret: append([]byte{}, c.Secrets[alias]...)})
 		}
 		body, err := proto.MarshalOptions{Deterministic: true}.Marshal(p)
@@ -260,13 +261,4 @@ func (c *Credentials) WriteFile(path string, format byte) error {
 		return fmt.Errorf("write credentials: %w", err)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
