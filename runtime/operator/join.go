@@ -239,51 +239,43 @@ func (j *IntervalJoin[K, A, B, OUT]) LateRecords() int64 { return j.lateCount }
 func (j *IntervalJoin[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
 	switch input {
 	case 0:
-		b, err := runtime.BatchAs[A](batch, j.Name)
-		if err != nil {
+		if err := intervalSide(j, batch, "left", j.KeyA, j.addLeft); err != nil {
 			return err
-		}
-		for i, a := range b.Values {
-			ts, ok, err := j.accept(b.Times[i])
-			if err != nil || !ok {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			j.t.keys.SetKey(j.KeyA(a))
-			if err := j.addLeft(a, ts); err != nil {
-				return fmt.Errorf("%s: left key %v, record at %d: %w", j.Name, j.t.keys.Key(), ts, err)
-			}
-			if err := j.maybeFlush(); err != nil {
-				return err
-			}
 		}
 	case 1:
-		b, err := runtime.BatchAs[B](batch, j.Name)
-		if err != nil {
+		if err := intervalSide(j, batch, "right", j.KeyB, j.addRight); err != nil {
 			return err
-		}
-		for i, v := range b.Values {
-			ts, ok, err := j.accept(b.Times[i])
-			if err != nil || !ok {
-				if err != nil {
-					return err
-				}
-				continue
-			}
-			j.t.keys.SetKey(j.KeyB(v))
-			if err := j.addRight(v, ts); err != nil {
-				return fmt.Errorf("%s: right key %v, record at %d: %w", j.Name, j.t.keys.Key(), ts, err)
-			}
-			if err := j.maybeFlush(); err != nil {
-				return err
-			}
 		}
 	default:
 		return fmt.Errorf("%s: input %d: a join has inputs 0 and 1", j.Name, input)
 	}
 	return j.flush()
+}
+
+// intervalSide adds the records of one side's batch: each record that is not
+// late is buffered under its key and matched against the other side's.
+func intervalSide[K comparable, A, B, OUT, V any](j *IntervalJoin[K, A, B, OUT], batch any, side string, keyOf func(V) K, add func(V, int64) error) error {
+	b, err := runtime.BatchAs[V](batch, j.Name)
+	if err != nil {
+		return err
+	}
+	for i, v := range b.Values {
+		ts, ok, err := j.accept(b.Times[i])
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		j.t.keys.SetKey(keyOf(v))
+		if err := add(v, ts); err != nil {
+			return fmt.Errorf("%s: %s key %v, record at %d: %w", j.Name, side, j.t.keys.Key(), ts, err)
+		}
+		if err := j.maybeFlush(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // accept checks a record's timestamp: an error without one, false when late.
