@@ -92,6 +92,9 @@ type Execution struct {
 	done     chan struct{}
 	err      error
 	restored *checkpoint.Metadata
+	// edgeIndex names each edge by its position in the graph, the same in
+	// every process of the job.
+	edgeIndex map[*graph.Edge]int32
 
 	completed atomic.Int64
 	sourceOps []*runtime.OperatorMetrics
@@ -263,9 +266,17 @@ func Prepare(g *graph.Graph, fresh bool) error {
 func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir string, drv *driver) error {
 	g := x.g
 	chains := g.Chains()
-	headOf := map[*graph.Vertex]*graph.Chain{}
+	// chainOf finds the chain of any vertex; edgeIndex names an edge the
+	// same way in every process of the job.
+	chainOf := map[*graph.Vertex]*graph.Chain{}
 	for _, c := range chains {
-		headOf[c.Vertices[0]] = c
+		for _, v := range c.Vertices {
+			chainOf[v] = c
+		}
+	}
+	x.edgeIndex = make(map[*graph.Edge]int32, len(g.Edges))
+	for i, e := range g.Edges {
+		x.edgeIndex[e] = int32(i)
 	}
 	// Pass 1: gates, and where each input edge's channels start in them.
 	gates := map[*graph.Chain][]*network.Gate{}
@@ -293,7 +304,7 @@ func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir st
 			if !x.opts.runs(c.ID, i) {
 				continue
 			}
-			tr, err := x.buildTask(ctx, c, i, gates, offset, headOf, md, mdDir, drv)
+			tr, err := x.buildTask(ctx, c, i, gates, offset, chainOf, md, mdDir, drv)
 			if err != nil {
 				return err
 			}
@@ -301,16 +312,6 @@ func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir st
 		}
 	}
 	return nil
-}
-
-// edgeIndex identifies e the same way in every process of the job.
-func (x *Execution) edgeIndex(e *graph.Edge) int32 {
-	for i, o := range x.g.Edges {
-		if o == e {
-			return int32(i)
-		}
-	}
-	return -1
 }
 
 // connectRemote makes channel ch of gate read subtask producer of chain from
@@ -324,7 +325,7 @@ func (x *Execution) connectRemote(gate *network.Gate, ch int, e *graph.Edge, fro
 	if err != nil {
 		return err
 	}
-	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex(e), Producer: int32(producer), Consumer: int32(consumer)}
+	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex[e], Producer: int32(producer), Consumer: int32(consumer)}
 	addr := sh.AddrOf(from.ID, producer)
 	if err := sh.Client.Connect(gate, ch, addr, id, bc); err != nil {
 		return fmt.Errorf("edge %s -> %s: connect subtask %d to subtask %d at %s: %w", e.From.Name, e.To.Name, consumer, producer, addr, err)
@@ -343,7 +344,7 @@ func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network
 	if err != nil {
 		return nil, err
 	}
-	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex(e), Producer: int32(producer), Consumer: int32(consumer)}
+	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex[e], Producer: int32(producer), Consumer: int32(consumer)}
 	if sh.Blocking && e.Part != graph.Forward {
 		ss, err := sh.Server.SpillSender(id, bc)
 		if err != nil {
@@ -358,18 +359,6 @@ func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network
 	return rs, nil
 }
 
-// chainOf finds the chain holding v.
-func chainOf(heads map[*graph.Vertex]*graph.Chain, v *graph.Vertex) *graph.Chain {
-	for _, c := range heads {
-		for _, cv := range c.Vertices {
-			if cv == v {
-				return c
-			}
-		}
-	}
-	return nil
-}
-
 func edgeChannels(e *graph.Edge) int {
 	if e.Part == graph.Forward {
 		return 1
@@ -378,7 +367,7 @@ func edgeChannels(e *graph.Edge) int {
 }
 
 func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates map[*graph.Chain][]*network.Gate,
-	offset map[*graph.Edge]int, headOf map[*graph.Vertex]*graph.Chain, md *checkpoint.Metadata, mdDir string, drv *driver) (*taskRun, error) {
+	offset map[*graph.Edge]int, chainOf map[*graph.Vertex]*graph.Chain, md *checkpoint.Metadata, mdDir string, drv *driver) (*taskRun, error) {
 	g := x.g
 	head := c.Vertices[0]
 	maxP := head.MaxParallelism
@@ -398,7 +387,7 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates 
 	}
 	// Inputs from subtasks of other processes arrive over the network.
 	for _, e := range c.Inputs {
-		from := chainOf(headOf, e.From)
+		from := chainOf[e.From]
 		for j := 0; j < from.Parallelism; j++ {
 			if (e.Part == graph.Forward && j != i) || x.opts.runs(from.ID, j) {
 				continue
@@ -459,7 +448,7 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates 
 		indexOf[v] = j
 	}
 	for _, e := range c.Outputs {
-		consumer := headOf[e.To]
+		consumer := chainOf[e.To]
 		cg := gates[consumer]
 		var senders []network.Sender
 		for k := 0; k < consumer.Parallelism; k++ {

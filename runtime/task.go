@@ -86,6 +86,7 @@ type Task struct {
 	lastWM    int64
 	idleSent  bool
 	aligning  int64 // checkpoint being aligned, 0 if none
+	alignTs   int64 // its trigger time, forwarded with the barrier
 	blocked   []bool
 	arrived   int
 	lastCkpt  int64
@@ -374,13 +375,12 @@ func (t *Task) onBarrier(ch int, id, ts int64) error {
 		t.resetAlignment()
 	}
 	if t.aligning == 0 {
-		t.aligning = id
+		t.aligning, t.alignTs = id, ts
 	}
 	if !t.blocked[ch] {
 		t.blocked[ch] = true
 		t.arrived++
 	}
-	_ = ts
 	return t.maybeAligned()
 }
 
@@ -388,9 +388,9 @@ func (t *Task) maybeAligned() error {
 	if t.arrived < t.open {
 		return nil
 	}
-	id := t.aligning
+	id, ts := t.aligning, t.alignTs
 	t.resetAlignment()
-	return t.checkpoint(id, 0)
+	return t.checkpoint(id, ts)
 }
 
 func (t *Task) resetAlignment() {

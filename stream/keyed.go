@@ -45,10 +45,10 @@ func (k *Keyed[K, T]) Stream() *Stream[T] { return k.s }
 
 // keyGroupPartitioner routes a record to the subtask owning its key group.
 type keyGroupPartitioner[T any, K comparable] struct {
-	key          func(T) K
-	codec        codec.Codec[K]
-	maxP, consum int
-	buf          []byte
+	key   func(T) K
+	codec codec.Codec[K]
+	maxP  int
+	buf   []byte
 }
 
 func (p *keyGroupPartitioner[T, K]) Route(v *T, n int) int {
@@ -60,9 +60,10 @@ func (p *keyGroupPartitioner[T, K]) Route(v *T, n int) int {
 // connectKeyed feeds k into input of v, hash-partitioned by key group.
 func connectKeyed[K comparable, T any](k *Keyed[K, T], v *graph.Vertex, input int) {
 	s := k.s
-	var maxP func() int = func() int { return s.env.g.MaxParallelism }
+	// The partitioner is made when the job runs, after Resolve fixed the
+	// number of key groups.
 	connect(s, v, input, graph.Hash, func() runtime.Partitioner[T] {
-		return &keyGroupPartitioner[T, K]{key: k.key, codec: k.codec, maxP: maxP()}
+		return &keyGroupPartitioner[T, K]{key: k.key, codec: k.codec, maxP: s.env.g.MaxParallelism}
 	})
 }
 
