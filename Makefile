@@ -42,4 +42,4 @@ proto:
 	  yarn/proto/hadoop_common.proto yarn/proto/hadoop_yarn.proto
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I . --go_out=. --go_opt=module=github.com/loom-yarn/loom \
-	  --go-grpc_out=. --go-grpc_opt=module=github.com/loom-yarn/loom am/proto/control.proto
+	  --go-grpc_out=. --go-grpc_opt=module=github.com/loom-yarn/loom deploy/control.proto

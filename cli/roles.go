@@ -5,12 +5,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/loom-yarn/loom/am"
+	"github.com/loom-yarn/loom/jobmaster"
 	"github.com/loom-yarn/loom/worker"
 )
 
 // newAMCommand is the hidden role YARN starts in the application's first
-// container (am.AMCommand): the ApplicationMaster of a submitted job.
+// container (deploy.AMCommand): the ApplicationMaster of a submitted job,
+// which is the job master with YARN as its resource provider.
 func newAMCommand(stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:    "am",
@@ -18,13 +19,13 @@ func newAMCommand(stderr io.Writer) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return am.Run(cmd.Context(), am.Options{Log: stderr})
+			return jobmaster.RunApplicationMaster(cmd.Context(), jobmaster.AMOptions{Log: stderr})
 		},
 	}
 }
 
 // newWorkerCommand is the hidden role the AM starts in worker containers
-// (am.WorkerCommand).
+// (deploy.WorkerCommand).
 func newWorkerCommand(stderr io.Writer) *cobra.Command {
 	return &cobra.Command{
 		Use:    "worker",

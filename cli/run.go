@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,9 +19,11 @@ import (
 	"github.com/loom-yarn/loom/checkpoint"
 	"github.com/loom-yarn/loom/cli/status"
 	"github.com/loom-yarn/loom/conf"
+	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/engine"
-	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/jobmaster"
 	"github.com/loom-yarn/loom/metrics"
+	"github.com/loom-yarn/loom/minicluster"
 	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/stream"
 )
@@ -137,6 +138,12 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	if err != nil {
 		return err
 	}
+	job := &deploy.Job{Spec: jobSpec(j.Name, nil, cfg), Conf: cfg, Graph: g}
+	job.Spec.RestoreFrom = common.fromCheckpoint
+	if job.Plan, err = minicluster.Plan(job); err != nil {
+		return err
+	}
+	job.Spec.Plan = job.Plan
 
 	bad := &runtime.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip}
 	if p := conf.DeadLetterPath.Get(cfg); p != "" {
@@ -156,25 +163,7 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	if err != nil {
 		return err
 	}
-	opts := engine.Options{
-		BatchSize:          conf.BatchSize.Get(cfg),
-		ChannelCapacity:    conf.ChannelCapacity.Get(cfg),
-		StateBackend:       conf.StateBackend.Get(cfg),
-		StateDir:           conf.LSMDir.Get(cfg),
-		CheckpointDir:      conf.CheckpointDir.Get(cfg),
-		CheckpointInterval: conf.CheckpointInterval.Get(cfg),
-		CheckpointTimeout:  conf.CheckpointTimeout.Get(cfg),
-		CheckpointMinPause: conf.CheckpointMinPause.Get(cfg),
-		CheckpointsRetain:  conf.CheckpointsRetained.Get(cfg),
-		RestoreFrom:        common.fromCheckpoint,
-		BadRecords:         bad,
-		Config:             cfg.Map(),
-		OnCheckpoint:       ckMetrics.ObserveCompleted,
-		OnCheckpointAborted: func(int64, string) {
-			ckMetrics.ObserveAborted()
-		},
-	}
-	// The collector reads whichever attempt is running.
+	// The collector and the status line read whichever run is current.
 	var current atomic.Pointer[engine.Execution]
 	taskMetrics := func() []*runtime.TaskMetrics {
 		if x := current.Load(); x != nil {
@@ -193,36 +182,49 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 		fmt.Fprintf(stderr, "metrics on http://%s/metrics\n", bound)
 	}
 
-	restarts := 0
-	maxRestarts := 0
-	if conf.RestartStrategy.Get(cfg) == conf.RestartFixedDelay {
-		maxRestarts = conf.RestartAttempts.Get(cfg)
-	}
-	for {
-		err = runAttempt(ctx, g, opts, &current, stderr)
-		if err == nil || ctx.Err() != nil || restarts >= maxRestarts {
-			break
-		}
-		restarts++
-		delay := conf.RestartDelay.Get(cfg)
-		from := "from the start"
-		opts.RestoreFrom = ""
-		if opts.CheckpointInterval > 0 {
-			root := filepath.Join(opts.CheckpointDir, g.Name)
-			if md, dir, lerr := checkpoint.Load(root); lerr == nil {
-				opts.RestoreFrom = dir
-				from = fmt.Sprintf("from checkpoint %d", md.ID)
+	lineCtx, stopLine := context.WithCancel(ctx)
+	lineDone := make(chan struct{})
+	go func() {
+		defer close(lineDone)
+		f, ok := stderr.(*os.File)
+		progress := func() runtime.Progress {
+			if x := current.Load(); x != nil {
+				return x.Progress()
 			}
+			return runtime.Progress{Watermark: runtime.NoTimestamp}
 		}
-		if opts.RestoreFrom == "" && common.fromCheckpoint != "" {
-			opts.RestoreFrom = common.fromCheckpoint
-			from = "from " + common.fromCheckpoint
-		}
-		fmt.Fprintf(stderr, "job %s failed: %v\nrestart %d of %d in %v, %s\n", j.Name, err, restarts, maxRestarts, delay, from)
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-		}
+		(&status.Line{Out: stderr, Interval: 500 * time.Millisecond, Progress: progress, Terminal: ok && status.IsTerminal(f)}).Run(lineCtx)
+	}()
+	// loom run is a mini cluster: the job master and a worker in this
+	// process, the same code as on YARN.
+	err = minicluster.Run(ctx, job, minicluster.Options{
+		Tune: func(eo *engine.Options) {
+			eo.BadRecords = bad
+			eo.OnCheckpoint = ckMetrics.ObserveCompleted
+			eo.OnCheckpointAborted = func(int64, string) { ckMetrics.ObserveAborted() }
+		},
+		Started: func(x *engine.Execution) {
+			current.Store(x)
+			if md := x.Restored(); md != nil {
+				fmt.Fprintf(stderr, "restored job %s from checkpoint %d (%s)\n", g.Name, md.ID, md.Timestamp.Format(time.RFC3339))
+			}
+		},
+		OnRestart: func(r jobmaster.Restart) {
+			from := "from the start"
+			if r.From != "" {
+				from = "from " + r.From
+				if md, dir, lerr := checkpoint.Load(r.From); lerr == nil {
+					from = fmt.Sprintf("from checkpoint %d (%s)", md.ID, dir)
+				}
+			}
+			fmt.Fprintf(stderr, "job %s failed: %s\nrestart %d of %d in %v, %s\n", j.Name, r.Cause, r.Restart, r.Of, r.Delay, from)
+		},
+	})
+	stopLine()
+	<-lineDone
+	// The error itself is printed once, by the caller.
+	if x := current.Load(); x != nil {
+		status.Summary(stderr, x.Progress(), nil)
 	}
 	if n := bad.Skipped(); n > 0 {
 		fmt.Fprintf(stderr, "skipped bad records: %d\n", n)
@@ -230,36 +232,21 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	if errors.Is(err, context.Canceled) {
 		return errors.New("job cancelled")
 	}
-	if err != nil && restarts > 0 {
-		return fmt.Errorf("%w (after %d restarts)", err, restarts)
-	}
 	return err
 }
 
-// runAttempt runs the job once, with a status line while it runs and a
-// summary at the end.
-func runAttempt(ctx context.Context, g *graph.Graph, opts engine.Options, current *atomic.Pointer[engine.Execution], stderr io.Writer) error {
-	x, err := engine.Start(ctx, g, opts)
-	if err != nil {
-		return err
+// jobSpec is the part of a job spec that comes from the job, its flags and
+// its options, the same for loom run and loom submit.
+func jobSpec(job string, args []string, cfg *conf.Config) *deploy.JobSpec {
+	spec := &deploy.JobSpec{Job: job, Args: args, Conf: cfg.Map(), Parallelism: conf.Parallelism.Get(cfg)}
+	if spec.Args == nil {
+		spec.Args = []string{}
 	}
-	current.Store(x)
-	if md := x.Restored(); md != nil {
-		fmt.Fprintf(stderr, "restored job %s from checkpoint %d (%s)\n", g.Name, md.ID, md.Timestamp.Format(time.RFC3339))
+	if conf.RestartStrategy.Get(cfg) == conf.RestartFixedDelay {
+		spec.WorkerRestarts = conf.RestartAttempts.Get(cfg)
+		spec.RestartDelayMS = conf.RestartDelay.Get(cfg).Milliseconds()
 	}
-	lineCtx, stopLine := context.WithCancel(ctx)
-	lineDone := make(chan struct{})
-	go func() {
-		defer close(lineDone)
-		f, ok := stderr.(*os.File)
-		(&status.Line{Out: stderr, Interval: 500 * time.Millisecond, Progress: x.Progress, Terminal: ok && status.IsTerminal(f)}).Run(lineCtx)
-	}()
-	err = x.Wait()
-	stopLine()
-	<-lineDone
-	// The error itself is printed once, by the caller.
-	status.Summary(stderr, x.Progress(), nil)
-	return err
+	return spec
 }
 
 func newJobsCommand(stdout io.Writer) *cobra.Command {

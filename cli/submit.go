@@ -20,8 +20,8 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/loom-yarn/loom/am"
 	"github.com/loom-yarn/loom/conf"
+	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/graph"
 	"github.com/loom-yarn/loom/hdfs"
 	"github.com/loom-yarn/loom/scheduler"
@@ -202,7 +202,7 @@ type submission struct {
 // prepared is what submit knows before it contacts the cluster.
 type prepared struct {
 	cfg    *conf.Config
-	spec   *am.JobSpec // without user, staging and resources yet
+	spec   *deploy.JobSpec // without user, staging and resources yet
 	plan   *scheduler.Plan
 	binary string
 	// ship maps link names to local files (binary, Hadoop configuration,
@@ -239,6 +239,9 @@ func (s *submission) prepare() (*prepared, error) {
 	if err := s.flags.apply(s.fs, cfg); err != nil {
 		return nil, usageError{err}
 	}
+	if err := refuseLocalOnly(cfg); err != nil {
+		return nil, usageError{err}
+	}
 	dir := os.Getenv("HADOOP_CONF_DIR")
 	ycfg, err := yarn.LoadConfig(dir)
 	if err != nil {
@@ -266,7 +269,31 @@ func (s *submission) prepare() (*prepared, error) {
 		return nil, err
 	}
 	spec := newJobSpec(s.job.Name, s.args, cfg, s.flags)
+	spec.Plan = plan
 	return &prepared{cfg: cfg, spec: spec, plan: plan, binary: binary, ship: ship, yarn: ycfg, rmSource: rmAddressSource(dir)}, nil
+}
+
+// refuseLocalOnly refuses the options loom run honours and a job on YARN
+// cannot yet, naming each and where it was set, instead of accepting and
+// ignoring them.
+func refuseLocalOnly(cfg *conf.Config) error {
+	var errs []string
+	if conf.CheckpointInterval.Get(cfg) > 0 {
+		errs = append(errs, fmt.Sprintf("%s=%v (%s): checkpoints of a job on YARN are not supported yet (they need distributed checkpoints in HDFS); a job on YARN restarts from the beginning (restart-strategy.type=fixed-delay)",
+			conf.CheckpointInterval.Key(), conf.CheckpointInterval.Get(cfg), cfg.Source(conf.CheckpointInterval.Key())))
+	}
+	if conf.DeadLetterPath.IsSet(cfg) {
+		errs = append(errs, fmt.Sprintf("%s=%s (%s): dead-letter files are written by loom run only; on YARN skipped records are counted (%s=skip) but not kept",
+			conf.DeadLetterPath.Key(), conf.DeadLetterPath.Get(cfg), cfg.Source(conf.DeadLetterPath.Key()), conf.OnBadRecord.Key()))
+	}
+	if conf.MetricsAddr.IsSet(cfg) {
+		errs = append(errs, fmt.Sprintf("%s=%s (%s): on YARN the ApplicationMaster serves the job's metrics at /metrics under its tracking URL",
+			conf.MetricsAddr.Key(), conf.MetricsAddr.Get(cfg), cfg.Source(conf.MetricsAddr.Key())))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("loom submit cannot honour these options: %s; drop them, or run the job with loom run", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // planWorkers places the graph's subtasks into worker slots (stage by
@@ -274,55 +301,29 @@ func (s *submission) prepare() (*prepared, error) {
 // that every edge whose records cross workers has a codec for them (the
 // network shuffle serializes them), before anything is uploaded.
 func planWorkers(g *graph.Graph, f *submitFlags, cfg *conf.Config) (*scheduler.Plan, error) {
-	chains := g.Chains()
-	plan, err := scheduler.NewPlan(chains, f.slotsPerWorker, scheduler.Resources{MemoryMB: f.workerMemoryMB, VCores: f.workerVCores})
-	if err != nil {
-		return nil, fmt.Errorf("job %s: %w", g.Name, err)
-	}
-	if err := am.PlanStages(g, cfg, plan); err != nil {
-		return nil, err
-	}
-	if err := am.CheckShuffleCodecs(g.Name, plan, chains); err != nil {
-		return nil, err
-	}
-	return plan, nil
+	return deploy.NewPlan(g, cfg, f.slotsPerWorker, scheduler.Resources{MemoryMB: f.workerMemoryMB, VCores: f.workerVCores})
 }
 
 // newJobSpec fills the parts of the job spec that come from the command
 // line; user, staging and resources are added once the staging directory
 // exists.
-func newJobSpec(job string, args []string, cfg *conf.Config, f *submitFlags) *am.JobSpec {
+func newJobSpec(job string, args []string, cfg *conf.Config, f *submitFlags) *deploy.JobSpec {
 	name := conf.YarnAppName.Get(cfg)
 	if name == "" {
 		name = job
 	}
-	spec := &am.JobSpec{
-		Job:            job,
-		Args:           args,
-		Conf:           cfg.Map(),
-		AppName:        name,
-		Queue:          conf.YarnQueue.Get(cfg),
-		Parallelism:    conf.Parallelism.Get(cfg),
-		SlotsPerWorker: f.slotsPerWorker,
-		WorkerMemoryMB: f.workerMemoryMB,
-		WorkerVCores:   f.workerVCores,
-	}
-	if spec.Args == nil {
-		spec.Args = []string{}
-	}
-	if conf.RestartStrategy.Get(cfg) == conf.RestartFixedDelay {
-		spec.WorkerRestarts = conf.RestartAttempts.Get(cfg)
-		spec.RestartDelayMS = conf.RestartDelay.Get(cfg).Milliseconds()
-	}
+	spec := jobSpec(job, args, cfg)
+	spec.AppName, spec.Queue = name, conf.YarnQueue.Get(cfg)
+	spec.SlotsPerWorker, spec.WorkerMemoryMB, spec.WorkerVCores = f.slotsPerWorker, f.workerMemoryMB, f.workerVCores
 	return spec
 }
 
 // filesToShip lists the files of the staging directory besides the job
-// spec: the binary as am.BinaryFile, the Hadoop client configuration of
+// spec: the binary as deploy.BinaryFile, the Hadoop client configuration of
 // confDir, and --ship-files under their base names.
 func filesToShip(binary, confDir string, extra []string) ([]shipFile, error) {
-	files := []shipFile{{am.BinaryFile, binary}}
-	taken := map[string]string{am.BinaryFile: "the job binary", am.SpecFile: "the job spec"}
+	files := []shipFile{{deploy.BinaryFile, binary}}
+	taken := map[string]string{deploy.BinaryFile: "the job binary", deploy.SpecFile: "the job spec"}
 	for _, name := range hdfs.HadoopConfFiles {
 		p := filepath.Join(confDir, name)
 		if _, err := os.Stat(p); err == nil {
@@ -485,10 +486,10 @@ func amEnvironment(user string) map[string]string {
 }
 
 // amLaunchContext builds the AM container: every file of spec.Resources
-// plus the spec itself (specRes), the environment and am.AMCommand().
-func amLaunchContext(spec *am.JobSpec, specRes am.Resource, authorityOf func(string) (string, string)) *yarnpb.ContainerLaunchContextProto {
-	clc := &yarnpb.ContainerLaunchContextProto{Command: []string{am.AMCommand()}}
-	for _, r := range append(append([]am.Resource{}, spec.Resources...), specRes) {
+// plus the spec itself (specRes), the environment and deploy.AMCommand().
+func amLaunchContext(spec *deploy.JobSpec, specRes deploy.Resource, authorityOf func(string) (string, string)) *yarnpb.ContainerLaunchContextProto {
+	clc := &yarnpb.ContainerLaunchContextProto{Command: []string{deploy.AMCommand()}}
+	for _, r := range append(append([]deploy.Resource{}, spec.Resources...), specRes) {
 		auth, abs := authorityOf(r.Path)
 		clc.LocalResources = append(clc.LocalResources, &yarnpb.StringLocalResourceMapProto{
 			Key: proto.String(r.Name), Value: localResource(auth, abs, r.Size, r.Timestamp),
@@ -517,7 +518,7 @@ func splitHDFSURI(uri string) (authority, abs string) {
 }
 
 // submissionContext is the application YARN is asked to run.
-func submissionContext(id *yarnpb.ApplicationIdProto, spec *am.JobSpec, f *submitFlags, clc *yarnpb.ContainerLaunchContextProto) *yarnpb.ApplicationSubmissionContextProto {
+func submissionContext(id *yarnpb.ApplicationIdProto, spec *deploy.JobSpec, f *submitFlags, clc *yarnpb.ContainerLaunchContextProto) *yarnpb.ApplicationSubmissionContextProto {
 	return &yarnpb.ApplicationSubmissionContextProto{
 		ApplicationId:   id,
 		ApplicationName: proto.String(spec.AppName),
@@ -525,7 +526,7 @@ func submissionContext(id *yarnpb.ApplicationIdProto, spec *am.JobSpec, f *submi
 		AmContainerSpec: clc,
 		MaxAppAttempts:  proto.Int32(f.maxAttempts),
 		Resource:        &yarnpb.ResourceProto{Memory: proto.Int64(f.amMemoryMB), VirtualCores: proto.Int32(f.amVCores)},
-		ApplicationType: proto.String(am.ApplicationType),
+		ApplicationType: proto.String(deploy.ApplicationType),
 		ApplicationTags: f.tags,
 	}
 }
@@ -603,51 +604,51 @@ func (s *submission) submit(ctx context.Context, p *prepared) error {
 
 // stage uploads the files and the job spec, filling spec.Resources with
 // what HDFS reports after upload, and returns the spec's own resource.
-func stage(ctx context.Context, fs *hdfs.Client, spec *am.JobSpec, files []shipFile) (am.Resource, error) {
+func stage(ctx context.Context, fs *hdfs.Client, spec *deploy.JobSpec, files []shipFile) (deploy.Resource, error) {
 	if err := fs.MkdirAll(spec.Staging); err != nil {
-		return am.Resource{}, err
+		return deploy.Resource{}, err
 	}
 	spec.Resources = spec.Resources[:0]
 	for _, f := range files {
 		if err := ctx.Err(); err != nil {
-			return am.Resource{}, fmt.Errorf("interrupted: %w", err)
+			return deploy.Resource{}, fmt.Errorf("interrupted: %w", err)
 		}
 		src, err := os.Open(f.local)
 		if err != nil {
-			return am.Resource{}, err
+			return deploy.Resource{}, err
 		}
 		r, err := upload(fs, spec.Staging, f.name, src)
 		src.Close()
 		if err != nil {
-			return am.Resource{}, fmt.Errorf("%s: %w", f.local, err)
+			return deploy.Resource{}, fmt.Errorf("%s: %w", f.local, err)
 		}
 		spec.Resources = append(spec.Resources, r)
 	}
 	b, err := spec.Marshal()
 	if err != nil {
-		return am.Resource{}, err
+		return deploy.Resource{}, err
 	}
-	return upload(fs, spec.Staging, am.SpecFile, bytes.NewReader(b))
+	return upload(fs, spec.Staging, deploy.SpecFile, bytes.NewReader(b))
 }
 
-func upload(fs *hdfs.Client, dir, name string, src io.Reader) (am.Resource, error) {
+func upload(fs *hdfs.Client, dir, name string, src io.Reader) (deploy.Resource, error) {
 	uri := dir + "/" + name
 	w, err := fs.Create(uri)
 	if err != nil {
-		return am.Resource{}, err
+		return deploy.Resource{}, err
 	}
 	if _, err := io.Copy(w, src); err != nil {
 		w.Close()
-		return am.Resource{}, err
+		return deploy.Resource{}, err
 	}
 	if err := w.Close(); err != nil {
-		return am.Resource{}, err
+		return deploy.Resource{}, err
 	}
 	fi, err := fs.Stat(uri)
 	if err != nil {
-		return am.Resource{}, err
+		return deploy.Resource{}, err
 	}
-	return am.Resource{Name: name, Path: uri, Size: fi.Size(), Timestamp: fi.ModTime().UnixMilli()}, nil
+	return deploy.Resource{Name: name, Path: uri, Size: fi.Size(), Timestamp: fi.ModTime().UnixMilli()}, nil
 }
 
 func (s *submission) removeStaging(fs *hdfs.Client, dir string) {
@@ -854,7 +855,7 @@ func newListCommand(stdout io.Writer) *cobra.Command {
 
 // listFilter parses loom list's flags; states are case-insensitive.
 func listFilter(states, tags []string) (yarn.ApplicationFilter, error) {
-	f := yarn.ApplicationFilter{Types: []string{am.ApplicationType}, Tags: tags}
+	f := yarn.ApplicationFilter{Types: []string{deploy.ApplicationType}, Tags: tags}
 	for _, s := range states {
 		v, ok := yarnpb.YarnApplicationStateProto_value[strings.ToUpper(strings.TrimSpace(s))]
 		if !ok {

@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/loom-yarn/loom/am"
 	"github.com/loom-yarn/loom/conf"
+	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/yarn/ipc"
 	"github.com/loom-yarn/loom/yarn/proto/yarnpb"
 )
@@ -52,12 +52,12 @@ func TestJobSpecFromFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		want am.JobSpec
+		want deploy.JobSpec
 	}{
 		{
 			name: "defaults",
 			args: []string{"--input", "hdfs:///in"},
-			want: am.JobSpec{Job: "grep", Args: []string{"--input=hdfs:///in"}, Conf: map[string]string{},
+			want: deploy.JobSpec{Job: "grep", Args: []string{"--input=hdfs:///in"}, Conf: map[string]string{},
 				AppName: "grep", Queue: "default", Parallelism: 1, SlotsPerWorker: 1, WorkerMemoryMB: 1024, WorkerVCores: 1},
 		},
 		{
@@ -65,7 +65,7 @@ func TestJobSpecFromFlags(t *testing.T) {
 			args: []string{"--input=a b", "--exclude", "x,y", "--header", "--keys", "7", "-p", "4", "--slots-per-worker", "2",
 				"--worker-memory", "2048", "--worker-vcores", "2", "--name", "nightly", "--queue", "etl",
 				"-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.delay=3s"},
-			want: am.JobSpec{Job: "grep",
+			want: deploy.JobSpec{Job: "grep",
 				Args: []string{"--exclude=x", "--exclude=y", "--header=true", "--input=a b", "--keys=7"},
 				Conf: map[string]string{"parallelism.default": "4", "restart-strategy.type": "fixed-delay",
 					"restart-strategy.fixed-delay.delay": "3s", "yarn.application.name": "nightly", "yarn.application.queue": "etl"},
@@ -75,7 +75,7 @@ func TestJobSpecFromFlags(t *testing.T) {
 		{
 			name: "queue and name from -D, flag wins",
 			args: []string{"-D", "yarn.application.queue=a", "-D", "yarn.application.name=n", "--queue", "b"},
-			want: am.JobSpec{Job: "grep", Args: []string{}, Conf: map[string]string{"yarn.application.queue": "b", "yarn.application.name": "n"},
+			want: deploy.JobSpec{Job: "grep", Args: []string{}, Conf: map[string]string{"yarn.application.queue": "b", "yarn.application.name": "n"},
 				AppName: "n", Queue: "b", Parallelism: 1, SlotsPerWorker: 1, WorkerMemoryMB: 1024, WorkerVCores: 1},
 		},
 	} {
@@ -115,15 +115,15 @@ func TestSubmitFlagErrors(t *testing.T) {
 }
 
 func TestLaunchContext(t *testing.T) {
-	spec := &am.JobSpec{Job: "grep", AppName: "nightly", Queue: "etl", User: "ann",
+	spec := &deploy.JobSpec{Job: "grep", AppName: "nightly", Queue: "etl", User: "ann",
 		Staging: "hdfs://nn:8020/user/ann/.loom/application_7_0003",
-		Resources: []am.Resource{
+		Resources: []deploy.Resource{
 			{Name: "loom", Path: "hdfs://nn:8020/user/ann/.loom/application_7_0003/loom", Size: 100, Timestamp: 1700},
 			{Name: "core-site.xml", Path: "hdfs://nn:8020/user/ann/.loom/application_7_0003/core-site.xml", Size: 5, Timestamp: 1701},
 		}}
-	specRes := am.Resource{Name: am.SpecFile, Path: "hdfs://nn:8020/user/ann/.loom/application_7_0003/job.json", Size: 9, Timestamp: 1702}
+	specRes := deploy.Resource{Name: deploy.SpecFile, Path: "hdfs://nn:8020/user/ann/.loom/application_7_0003/job.json", Size: 9, Timestamp: 1702}
 	clc := amLaunchContext(spec, specRes, splitHDFSURI)
-	if !reflect.DeepEqual(clc.GetCommand(), []string{am.AMCommand()}) {
+	if !reflect.DeepEqual(clc.GetCommand(), []string{deploy.AMCommand()}) {
 		t.Fatalf("command %q", clc.GetCommand())
 	}
 	var names []string

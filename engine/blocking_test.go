@@ -68,7 +68,6 @@ func TestBlockingShuffleStageByStage(t *testing.T) {
 		defer servers[w].Stop()
 		addrs[w] = lis.Addr().String()
 	}
-	workerOf := func(subtask int) int { return subtask / 2 }
 	g0, err := build().Graph()
 	if err != nil {
 		t.Fatal(err)
@@ -76,14 +75,14 @@ func TestBlockingShuffleStageByStage(t *testing.T) {
 	if err := engine.Prepare(g0, true); err != nil {
 		t.Fatal(err)
 	}
-	stages, err := scheduler.SplitStages(g0.Chains())
+	plan, err := scheduler.New(g0, scheduler.Options{SlotsPerWorker: 2, Worker: scheduler.Resources{MemoryMB: 1, VCores: 1}, Blocking: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	stages := plan.Stages
 	if len(stages) != 2 {
 		t.Fatalf("wordcount splits into %d stages %v, want 2 (read+split, count+write)", len(stages), stages)
 	}
-	plan := &scheduler.Plan{Stages: stages}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	for s := range stages {
@@ -97,9 +96,8 @@ func TestBlockingShuffleStageByStage(t *testing.T) {
 			defer client.Close()
 			x, err := engine.Start(ctx, g, engine.Options{
 				BatchSize: 128, Prepared: true,
-				Runs: func(chain string, i int) bool { return workerOf(i) == w && plan.StageOf(chain) == s },
-				Shuffle: &engine.Shuffle{Server: servers[w], Client: client, Blocking: true, Attempt: 7,
-					AddrOf: func(_ string, i int) string { return addrs[workerOf(i)] }},
+				Plan: plan, Worker: w, Stage: s,
+				Shuffle: &engine.Shuffle{Server: servers[w], Client: client, Attempt: 7, Addresses: addrs},
 			})
 			if err != nil {
 				t.Fatal(err)

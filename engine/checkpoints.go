@@ -89,7 +89,7 @@ func (d *driver) init(restored *checkpoint.Metadata) error {
 	for _, t := range d.x.tasks {
 		cfg.Tasks = append(cfg.Tasks, t.id)
 		d.mail[t.id] = t.task.Mail
-		if t.chain.Vertices[0].Source {
+		if t.source {
 			cfg.Sources = append(cfg.Sources, t.id)
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/loom-yarn/loom/graph"
 	"github.com/loom-yarn/loom/network"
 	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/scheduler"
 	"github.com/loom-yarn/loom/state"
 )
 
@@ -48,11 +49,14 @@ type Options struct {
 	OnCheckpoint func(id int64, duration time.Duration, bytes int64)
 	// OnCheckpointAborted, if set, hears of every aborted checkpoint.
 	OnCheckpointAborted func(id int64, reason string)
-	// Runs, if set, selects the subtasks this process runs (a worker's
-	// share of a distributed job); nil runs them all.
-	Runs func(chain string, subtask int) bool
+	// Plan is the job's physical plan (scheduler.New); nil plans the job on
+	// one worker. Worker and Stage select this process's share: the
+	// subtasks of Plan's worker Worker in stage Stage.
+	Plan   *scheduler.Plan
+	Worker int
+	Stage  int
 	// Prepared says the job's once-per-job Prepare hooks already ran
-	// elsewhere (the ApplicationMaster prepares; its workers do not).
+	// elsewhere (the job master prepares; its workers do not).
 	Prepared bool
 	// Shuffle connects this process's subtasks to those of other processes
 	// of the same job; nil refuses edges that would cross processes.
@@ -65,22 +69,17 @@ type Options struct {
 type Shuffle struct {
 	Server *network.PartitionServer
 	Client *network.PartitionClient
-	// AddrOf is the partition server address of the process running
-	// subtask i of chain.
-	AddrOf func(chain string, subtask int) string
+	// Addresses are the partition servers of the plan's workers, by
+	// worker index.
+	Addresses []string
 	// Attempt numbers the job's runs, so that a restarted job never reads
 	// data of an earlier run.
 	Attempt int64
-	// Blocking says the job runs stage by stage (scheduler.SplitStages):
-	// a producer whose consumer on a non-forward edge is not in this
-	// execution writes to a spilled subpartition on local disk
-	// (network.SpillSender), which Server serves once it is complete, to a
-	// consumer of a later stage. Consumers read it like any remote channel.
-	Blocking bool
 }
 
-func (o *Options) runs(chain string, subtask int) bool {
-	return o.Runs == nil || o.Runs(chain, subtask)
+// runs reports whether subtask i of chain c is this process's.
+func (o *Options) runs(c *scheduler.ChainPlan, i int) bool {
+	return o.Plan.WorkerOf(i) == o.Worker && c.Stage == o.Stage
 }
 
 // Execution is a running job.
@@ -92,9 +91,6 @@ type Execution struct {
 	done     chan struct{}
 	err      error
 	restored *checkpoint.Metadata
-	// edgeIndex names each edge by its position in the graph, the same in
-	// every process of the job.
-	edgeIndex map[*graph.Edge]int32
 
 	completed atomic.Int64
 	sourceOps []*runtime.OperatorMetrics
@@ -103,10 +99,10 @@ type Execution struct {
 }
 
 type taskRun struct {
-	task  *runtime.Task
-	id    checkpoint.TaskID
-	kgs   state.KeyGroupRange
-	chain *graph.Chain
+	task   *runtime.Task
+	id     checkpoint.TaskID
+	kgs    state.KeyGroupRange
+	source bool
 }
 
 // Restored is the checkpoint the job restarted from, or nil.
@@ -161,6 +157,16 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 	}
 	if opts.ChannelCapacity < 1 {
 		opts.ChannelCapacity = 8
+	}
+	if opts.Plan == nil {
+		// One worker with a slot per subtask index: every channel is in memory.
+		p, err := scheduler.New(g, scheduler.Options{SlotsPerWorker: maxParallelism(g), Worker: scheduler.Resources{MemoryMB: 1, VCores: 1}})
+		if err != nil {
+			return nil, err
+		}
+		opts.Plan, opts.Worker, opts.Stage = p, 0, 0
+	} else if err := opts.Plan.Check(g); err != nil {
+		return nil, err
 	}
 	x := &Execution{g: g, opts: opts, start: time.Now(), done: make(chan struct{})}
 
@@ -262,49 +268,39 @@ func Prepare(g *graph.Graph, fresh bool) error {
 	return nil
 }
 
-// build makes every subtask of every chain.
+// build makes this process's subtasks of every chain, following the plan.
 func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir string, drv *driver) error {
-	g := x.g
-	chains := g.Chains()
-	// chainOf finds the chain of any vertex; edgeIndex names an edge the
-	// same way in every process of the job.
-	chainOf := map[*graph.Vertex]*graph.Chain{}
-	for _, c := range chains {
-		for _, v := range c.Vertices {
-			chainOf[v] = c
-		}
+	plan := x.opts.Plan
+	chains := map[string]*graph.Chain{}
+	for _, c := range x.g.Chains() {
+		chains[c.ID] = c
 	}
-	x.edgeIndex = make(map[*graph.Edge]int32, len(g.Edges))
-	for i, e := range g.Edges {
-		x.edgeIndex[e] = int32(i)
-	}
-	// Pass 1: gates, and where each input edge's channels start in them.
-	gates := map[*graph.Chain][]*network.Gate{}
-	offset := map[*graph.Edge]int{}
-	for _, c := range chains {
-		n := 0
-		for _, e := range c.Inputs {
-			offset[e] = n
-			n += edgeChannels(e)
-		}
+	// Pass 1: the input gates of this process's subtasks.
+	gates := make([][]*network.Gate, len(plan.Chains))
+	for ci := range plan.Chains {
+		c := &plan.Chains[ci]
 		if len(c.Inputs) == 0 {
 			continue
 		}
-		gs := make([]*network.Gate, c.Parallelism)
-		for i := range gs {
-			if x.opts.runs(c.ID, i) {
-				gs[i] = network.NewGate(n, x.opts.ChannelCapacity)
+		gates[ci] = make([]*network.Gate, c.Parallelism)
+		for i := range gates[ci] {
+			if x.opts.runs(c, i) {
+				gates[ci][i] = network.NewGate(c.GateChannels, x.opts.ChannelCapacity)
 			}
 		}
-		gates[c] = gs
 	}
 	// Pass 2: tasks.
-	for _, c := range chains {
+	for ci := range plan.Chains {
+		c := &plan.Chains[ci]
+		gc, ok := chains[c.ID]
+		if !ok {
+			return fmt.Errorf("the plan's chain %s is not in job %s's graph", c.ID, x.g.Name)
+		}
 		for i := 0; i < c.Parallelism; i++ {
-			if !x.opts.runs(c.ID, i) {
+			if !x.opts.runs(c, i) {
 				continue
 			}
-			tr, err := x.buildTask(ctx, c, i, gates, offset, chainOf, md, mdDir, drv)
+			tr, err := x.buildTask(ctx, gc, c, i, gates, md, mdDir, drv)
 			if err != nil {
 				return err
 			}
@@ -314,9 +310,17 @@ func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir st
 	return nil
 }
 
+func maxParallelism(g *graph.Graph) int {
+	n := 1
+	for _, v := range g.Vertices {
+		n = max(n, v.Parallelism)
+	}
+	return n
+}
+
 // connectRemote makes channel ch of gate read subtask producer of chain from
 // the process running it.
-func (x *Execution) connectRemote(gate *network.Gate, ch int, e *graph.Edge, from *graph.Chain, producer, consumer int) error {
+func (x *Execution) connectRemote(gate *network.Gate, ch int, e *graph.Edge, ep *scheduler.EdgePlan, producer, consumer int) error {
 	sh := x.opts.Shuffle
 	if sh == nil {
 		return fmt.Errorf("edge %s -> %s (%s) feeds subtask %d from subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, consumer, producer)
@@ -325,8 +329,12 @@ func (x *Execution) connectRemote(gate *network.Gate, ch int, e *graph.Edge, fro
 	if err != nil {
 		return err
 	}
-	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex[e], Producer: int32(producer), Consumer: int32(consumer)}
-	addr := sh.AddrOf(from.ID, producer)
+	id := network.ChannelID{Attempt: sh.Attempt, Edge: ep.Index, Producer: int32(producer), Consumer: int32(consumer)}
+	w := x.opts.Plan.WorkerOf(producer)
+	if w >= len(sh.Addresses) {
+		return fmt.Errorf("edge %s -> %s: subtask %d runs on worker %d, but only %d partition server addresses are known", e.From.Name, e.To.Name, producer, w, len(sh.Addresses))
+	}
+	addr := sh.Addresses[w]
 	if err := sh.Client.Connect(gate, ch, addr, id, bc); err != nil {
 		return fmt.Errorf("edge %s -> %s: connect subtask %d to subtask %d at %s: %w", e.From.Name, e.To.Name, consumer, producer, addr, err)
 	}
@@ -335,7 +343,7 @@ func (x *Execution) connectRemote(gate *network.Gate, ch int, e *graph.Edge, fro
 
 // remoteSender is the sender of subtask producer to subtask consumer of e
 // when the consumer runs in another process, or in a later stage.
-func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network.Sender, error) {
+func (x *Execution) remoteSender(e *graph.Edge, ep *scheduler.EdgePlan, producer, consumer int) (network.Sender, error) {
 	sh := x.opts.Shuffle
 	if sh == nil {
 		return nil, fmt.Errorf("edge %s -> %s (%s) connects subtask %d to subtask %d, which runs in another process: this job needs a network shuffle between workers", e.From.Name, e.To.Name, e.Part, producer, consumer)
@@ -344,8 +352,8 @@ func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network
 	if err != nil {
 		return nil, err
 	}
-	id := network.ChannelID{Attempt: sh.Attempt, Edge: x.edgeIndex[e], Producer: int32(producer), Consumer: int32(consumer)}
-	if sh.Blocking && e.Part != graph.Forward {
+	id := network.ChannelID{Attempt: sh.Attempt, Edge: ep.Index, Producer: int32(producer), Consumer: int32(consumer)}
+	if x.opts.Plan.Spilled(ep) {
 		ss, err := sh.Server.SpillSender(id, bc)
 		if err != nil {
 			return nil, fmt.Errorf("edge %s -> %s: %w", e.From.Name, e.To.Name, err)
@@ -359,44 +367,36 @@ func (x *Execution) remoteSender(e *graph.Edge, producer, consumer int) (network
 	return rs, nil
 }
 
-func edgeChannels(e *graph.Edge) int {
-	if e.Part == graph.Forward {
-		return 1
-	}
-	return e.From.Parallelism
-}
-
-func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates map[*graph.Chain][]*network.Gate,
-	offset map[*graph.Edge]int, chainOf map[*graph.Vertex]*graph.Chain, md *checkpoint.Metadata, mdDir string, drv *driver) (*taskRun, error) {
-	g := x.g
-	head := c.Vertices[0]
-	maxP := head.MaxParallelism
+// buildTask makes subtask i of chain c (cp in the plan).
+func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler.ChainPlan, i int, gates [][]*network.Gate,
+	md *checkpoint.Metadata, mdDir string, drv *driver) (*taskRun, error) {
+	g, plan := x.g, x.opts.Plan
+	maxP := cp.MaxParallelism
 	kgs := state.RangeForSubtask(maxP, c.Parallelism, i)
 	tm := &runtime.TaskMetrics{Task: c.Name, Subtask: i}
 	t := &runtime.Task{ID: c.ID, Name: c.Name, Subtask: i, Parallel: c.Parallelism, Metrics: tm, Mail: make(chan runtime.Mail, 16)}
-	tr := &taskRun{task: t, id: checkpoint.TaskID{Task: c.ID, Subtask: i}, kgs: kgs, chain: c}
+	tr := &taskRun{task: t, id: checkpoint.TaskID{Task: c.ID, Subtask: i}, kgs: kgs, source: cp.Source}
 
-	if gs, ok := gates[c]; ok {
-		t.Gate = gs[i]
+	if len(cp.Inputs) > 0 {
+		t.Gate = gates[plan.ChainIndex(c.ID)][i]
 		t.InputOf = make([]int, t.Gate.NumChannels())
-		for _, e := range c.Inputs {
-			for k := 0; k < edgeChannels(e); k++ {
-				t.InputOf[offset[e]+k] = e.ToInput
+		for _, k := range cp.Inputs {
+			ep := &plan.Edges[k]
+			for ch := ep.Offset; ch < ep.Offset+ep.Channels; ch++ {
+				t.InputOf[ch] = g.Edges[ep.Index].ToInput
 			}
 		}
 	}
-	// Inputs from subtasks of other processes arrive over the network.
-	for _, e := range c.Inputs {
-		from := chainOf[e.From]
-		for j := 0; j < from.Parallelism; j++ {
-			if (e.Part == graph.Forward && j != i) || x.opts.runs(from.ID, j) {
+	// Inputs from subtasks of other processes (or earlier stages) arrive
+	// over the network.
+	for _, k := range cp.Inputs {
+		ep := &plan.Edges[k]
+		lo, hi := ep.Peers(i, plan.Chains[ep.From].Parallelism)
+		for j := lo; j < hi; j++ {
+			if !plan.Remote(ep, j, i) {
 				continue
 			}
-			ch := offset[e] + j
-			if e.Part == graph.Forward {
-				ch = offset[e]
-			}
-			if err := x.connectRemote(t.Gate, ch, e, from, j, i); err != nil {
+			if err := x.connectRemote(t.Gate, ep.Channel(j), g.Edges[ep.Index], ep, j, i); err != nil {
 				return nil, err
 			}
 		}
@@ -447,29 +447,25 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, i int, gates 
 	for j, v := range c.Vertices {
 		indexOf[v] = j
 	}
-	for _, e := range c.Outputs {
-		consumer := chainOf[e.To]
-		cg := gates[consumer]
+	for _, k := range cp.Outputs {
+		ep := &plan.Edges[k]
+		e := g.Edges[ep.Index]
+		consumers := plan.Chains[ep.To].Parallelism
+		cg := gates[ep.To]
 		var senders []network.Sender
-		for k := 0; k < consumer.Parallelism; k++ {
-			if e.Part == graph.Forward && k != i {
-				continue
-			}
-			if cg[k] == nil {
-				rs, err := x.remoteSender(e, i, k)
+		lo, hi := ep.Peers(i, consumers)
+		for k := lo; k < hi; k++ {
+			if plan.Remote(ep, i, k) {
+				rs, err := x.remoteSender(e, ep, i, k)
 				if err != nil {
 					return nil, err
 				}
 				senders = append(senders, rs)
 				continue
 			}
-			ch := offset[e] + i
-			if e.Part == graph.Forward {
-				ch = offset[e]
-			}
-			senders = append(senders, cg[k].Channel(ch))
+			senders = append(senders, cg[k].Channel(ep.Channel(i)))
 		}
-		w := e.NewWriter(ctx, senders, x.opts.BatchSize, maxP, consumer.Parallelism, tm, opMetrics[indexOf[e.From]])
+		w := e.NewWriter(ctx, senders, x.opts.BatchSize, maxP, consumers, tm, opMetrics[indexOf[e.From]])
 		writers[e] = w
 		t.Writers = append(t.Writers, w)
 	}

@@ -106,7 +106,7 @@ func TestSubsetRefusesEdgesToOtherProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = engine.Start(context.Background(), g, engine.Options{Runs: func(chain string, i int) bool { return i == 0 }})
+	_, err = engine.Start(context.Background(), g, engine.Options{Plan: planOn(t, g, 1), Worker: 0})
 	if err == nil || !strings.Contains(err.Error(), "needs a network shuffle") {
 		t.Fatalf("Start = %v, want an error about the shuffle", err)
 	}
@@ -134,13 +134,12 @@ func TestSubsetRunsItsShare(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := w
 		if w == 0 {
 			if err := engine.Prepare(g, true); err != nil {
 				t.Fatal(err)
 			}
 		}
-		x, err := engine.Start(context.Background(), g, engine.Options{Prepared: true, Runs: func(_ string, i int) bool { return i/2 == w }})
+		x, err := engine.Start(context.Background(), g, engine.Options{Prepared: true, Plan: planOn(t, g, 2), Worker: w})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,9 @@ import (
 
 	"github.com/loom-yarn/loom/connector/file"
 	"github.com/loom-yarn/loom/engine"
+	"github.com/loom-yarn/loom/graph"
 	"github.com/loom-yarn/loom/network"
+	"github.com/loom-yarn/loom/scheduler"
 	"github.com/loom-yarn/loom/stream"
 )
 
@@ -58,7 +60,6 @@ func TestShuffleBetweenTwoWorkers(t *testing.T) {
 		defer servers[w].Stop()
 		addrs[w] = lis.Addr().String()
 	}
-	workerOf := func(subtask int) int { return subtask / 2 }
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	errs := make(chan error, workers)
@@ -74,12 +75,9 @@ func TestShuffleBetweenTwoWorkers(t *testing.T) {
 		}
 		client := network.NewPartitionClient(network.ClientConfig{})
 		defer client.Close()
-		w := w
 		x, err := engine.Start(ctx, g, engine.Options{
-			BatchSize: 128, Prepared: true,
-			Runs: func(_ string, i int) bool { return workerOf(i) == w },
-			Shuffle: &engine.Shuffle{Server: servers[w], Client: client,
-				AddrOf: func(_ string, i int) string { return addrs[workerOf(i)] }},
+			BatchSize: 128, Prepared: true, Plan: planOn(t, g, 2), Worker: w,
+			Shuffle: &engine.Shuffle{Server: servers[w], Client: client, Addresses: addrs},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -99,4 +97,14 @@ func TestShuffleBetweenTwoWorkers(t *testing.T) {
 	if got := readParts(t, out); strings.Join(got, "\n") != strings.Join(expect, "\n") {
 		t.Fatalf("got %d lines, want %d:\n%v\nwant\n%v", len(got), len(expect), got, expect)
 	}
+}
+
+// planOn plans g on workers of slots slots each.
+func planOn(t *testing.T, g *graph.Graph, slots int) *scheduler.Plan {
+	t.Helper()
+	p, err := scheduler.New(g, scheduler.Options{SlotsPerWorker: slots, Worker: scheduler.Resources{MemoryMB: 1, VCores: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // DefaultNameNodePort is the NameNode RPC port assumed for "hdfs://host/..."
@@ -30,8 +31,34 @@ type Config struct {
 	hc *hadoopConf
 }
 
+// containerDefaults are what a process of a job running in a container
+// (the ApplicationMaster, a worker) uses when the environment names no
+// Hadoop configuration or user: the *-site.xml files and the user the
+// client shipped. Set once at the start of the process (UseContainerDefaults)
+// instead of writing the process's environment.
+var containerDefaults struct {
+	sync.Mutex
+	confDir, user string
+}
+
+// UseContainerDefaults makes confDir the Hadoop configuration LoadConfig
+// reads when $HADOOP_CONF_DIR is unset, and user the HDFS user when
+// $HADOOP_USER_NAME is unset ("" leaves either as it is). A container's
+// roles call it with their working directory and the submitting user.
+func UseContainerDefaults(confDir, user string) {
+	containerDefaults.Lock()
+	defer containerDefaults.Unlock()
+	if confDir != "" {
+		containerDefaults.confDir = confDir
+	}
+	if user != "" {
+		containerDefaults.user = user
+	}
+}
+
 // LoadConfig finds the Hadoop client configuration the way Hadoop's tools
-// do: $HADOOP_CONF_DIR, else $HADOOP_HOME/etc/hadoop, else
+// do: $HADOOP_CONF_DIR, else (in a container) the configuration the client
+// shipped (UseContainerDefaults), else $HADOOP_HOME/etc/hadoop, else
 // $HADOOP_HOME/conf. With none of them set it returns a Config without
 // properties, which can still reach NameNodes named in full URIs
 // ("hdfs://host:port/path").
@@ -40,6 +67,16 @@ func LoadConfig() (*Config, error) {
 		c, err := LoadConfigDir(dir)
 		if err != nil {
 			return nil, fmt.Errorf("$HADOOP_CONF_DIR: %w", err)
+		}
+		return c, nil
+	}
+	containerDefaults.Lock()
+	dir := containerDefaults.confDir
+	containerDefaults.Unlock()
+	if dir != "" {
+		c, err := LoadConfigDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("the Hadoop configuration shipped with the job (%s): %w", dir, err)
 		}
 		return c, nil
 	}
@@ -70,7 +107,24 @@ func hdfsUser() string {
 	if u := os.Getenv("HADOOP_USER_NAME"); u != "" {
 		return u
 	}
+	containerDefaults.Lock()
+	u := containerDefaults.user
+	containerDefaults.Unlock()
+	if u != "" {
+		return u
+	}
 	return osUser()
+}
+
+// ConfDir is the directory of the Hadoop configuration LoadConfig reads
+// ("" when none).
+func ConfDir() string {
+	if dir := os.Getenv("HADOOP_CONF_DIR"); dir != "" {
+		return dir
+	}
+	containerDefaults.Lock()
+	defer containerDefaults.Unlock()
+	return containerDefaults.confDir
 }
 
 // DefaultFS returns fs.defaultFS (or the deprecated fs.default.name) and a

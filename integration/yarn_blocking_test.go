@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/am"
+	"github.com/loom-yarn/loom/jobmaster"
 )
 
 // stagesLine is the AM's log of how the stages of a blocking job ran: its
@@ -63,7 +63,7 @@ func TestYARNBlockingWordcount(t *testing.T) {
 		t.Errorf("YARN output (%d words) differs from the independent count (%d words)", len(g), len(w))
 	}
 
-	var stages []am.StageStatus
+	var stages []jobmaster.StageStatus
 	workers := 0
 	for cid, d := range containerLogDirs(t, id) {
 		if strings.HasSuffix(cid, "_000001") {

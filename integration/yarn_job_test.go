@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/am"
+	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/hdfs"
 )
 
@@ -233,8 +233,8 @@ func TestYARNGrepJob(t *testing.T) {
 		t.Errorf("output has %d lines, grep found %d", len(g), len(w))
 	}
 
-	// Containers on both NodeManagers: the AM plus 2 workers, whose logs
-	// sit in their NodeManager's log directory.
+	// The AM plus 2 worker containers, whose logs sit in their
+	// NodeManager's log directory (YARN does not promise two nodes).
 	nodes := map[string]bool{}
 	workers := 0
 	var amLog string
@@ -248,8 +248,8 @@ func TestYARNGrepJob(t *testing.T) {
 			amLog = string(b)
 		}
 	}
-	if workers != 2 || len(nodes) != 2 {
-		t.Errorf("%d worker containers on NodeManagers %v, want 2 on 2", workers, nodes)
+	if workers != 2 {
+		t.Errorf("%d worker containers (on NodeManagers %v), want 2", workers, nodes)
 	}
 
 	staging := fmt.Sprintf("/user/%s/.loom/%s", c.User(), id)
@@ -317,12 +317,12 @@ func TestYARNWorkerKilledAndSecretRequired(t *testing.T) {
 
 	// A worker without the secret.
 	wd := t.TempDir()
-	spec := &am.JobSpec{Job: "totals", Args: []string{"--events", "10", "--output", filepath.Join(wd, "out")}, Conf: map[string]string{}}
+	spec := &deploy.JobSpec{Job: "totals", Args: []string{"--events", "10", "--output", filepath.Join(wd, "out")}, Conf: map[string]string{}}
 	b, _ := spec.Marshal()
-	os.WriteFile(filepath.Join(wd, am.SpecFile), b, 0o644)
+	os.WriteFile(filepath.Join(wd, deploy.SpecFile), b, 0o644)
 	cmd := exec.Command(loomBinary(t), "worker")
 	cmd.Dir = wd
-	cmd.Env = append(os.Environ(), am.EnvAMAddress+"="+app.AMRPCAddress, am.EnvWorkerID+"=0", "CONTAINER_ID=container_intruder")
+	cmd.Env = append(os.Environ(), deploy.EnvAMAddress+"="+app.AMRPCAddress, deploy.EnvWorkerID+"=0", "CONTAINER_ID=container_intruder")
 	wout, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(wout), "no application secret") {
 		t.Errorf("worker without secret: err %v, output:\n%s\nwant a refusal naming the missing secret", err, wout)

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/am"
+	"github.com/loom-yarn/loom/jobmaster"
 )
 
 // TestYARNShuffleWordcount submits wordcount at parallelism 4 over 2 workers
@@ -69,8 +69,9 @@ func TestYARNShuffleWordcount(t *testing.T) {
 		t.Errorf("loom run output (%d words) differs from the independent count (%d words)", len(l), len(w))
 	}
 
-	// Two workers on two NodeManagers, each deployed with both partition
-	// servers, each delivering its output to the other.
+	// Two workers (two processes, wherever YARN placed them: it does not
+	// promise two nodes), each deployed with both partition servers, each
+	// delivering its output to the other over the network.
 	nodes := map[string]bool{}
 	workers := 0
 	for _, d := range containerLogDirs(t, id) {
@@ -87,11 +88,11 @@ func TestYARNShuffleWordcount(t *testing.T) {
 			}
 		}
 	}
-	if workers != 2 || len(nodes) != 2 {
-		t.Errorf("%d workers on NodeManagers %v, want 2 on 2", workers, nodes)
+	if workers != 2 {
+		t.Errorf("%d workers (on NodeManagers %v), want 2", workers, nodes)
 	}
-	t.Logf("wordcount p=4 on 2 workers: %d input lines, %d distinct words, equal to loom run and to tr|sort|uniq; loom submit took %.1fs",
-		60000, len(g), time.Since(start).Seconds())
+	t.Logf("wordcount p=4 on 2 workers (NodeManagers %v): %d input lines, %d distinct words, equal to loom run and to tr|sort|uniq; loom submit took %.1fs",
+		nodes, 60000, len(g), time.Since(start).Seconds())
 }
 
 func readLocalParts(t *testing.T, dir string) string {
@@ -136,14 +137,14 @@ func TestYARNShuffleBackpressure(t *testing.T) {
 	base := amTrackingURL(t, id, time.Minute)
 
 	var rss []int64 // max over the workers, per sample
-	var first, last am.JobStatus
+	var first, last jobmaster.JobStatus
 	var metricsText string
 	var deadline time.Time
 	for deadline.IsZero() || time.Now().Before(deadline) {
 		if a := getApp(t, id); ended(a) {
 			t.Fatalf("%s ended while measuring: %s/%s: %s", id, a.State, a.FinalStatus, a.Diagnostics)
 		}
-		var st am.JobStatus
+		var st jobmaster.JobStatus
 		if err := getJSON(base+"status", &st); err == nil && len(st.Subtasks) > 0 {
 			if deadline.IsZero() {
 				first, deadline = st, time.Now().Add(measure)

@@ -13,7 +13,7 @@ func noop(*runtime.Context, []any) (runtime.Operator, error) { return nil, nil }
 
 // chains builds source -> map (forward) -> sink with the given parallelisms;
 // part is the partitioning between map and sink.
-func chains(t *testing.T, pSrc, pSink int, part graph.Partitioning) []*graph.Chain {
+func chains(t *testing.T, pSrc, pSink int, part graph.Partitioning) *graph.Graph {
 	g := graph.New("j")
 	add := func(name string, p int, src bool) *graph.Vertex {
 		return g.Add(&graph.Vertex{Name: name, Parallelism: p, Source: src, Bounded: true, New: noop,
@@ -25,7 +25,7 @@ func chains(t *testing.T, pSrc, pSink int, part graph.Partitioning) []*graph.Cha
 	if err := g.Resolve(); err != nil {
 		t.Fatal(err)
 	}
-	return g.Chains()
+	return g
 }
 
 func TestPlan(t *testing.T) {
@@ -43,14 +43,14 @@ func TestPlan(t *testing.T) {
 		{"uneven: last worker half full", 3, 3, graph.Default, 2, 2,
 			"w0[src-0/0 src-0/1] w1[src-0/2]", 0},
 		{"rebalance to a smaller sink crosses workers", 4, 2, graph.Default, 2, 2,
-			"w0[sink-0/0 src-0/0 sink-0/1 src-0/1] w1[src-0/2 src-0/3]", 1},
+			"w0[src-0/0 sink-0/0 src-0/1 sink-0/1] w1[src-0/2 src-0/3]", 1},
 		{"all in one worker: nothing crosses", 4, 2, graph.Hash, 4, 1,
-			"w0[sink-0/0 src-0/0 sink-0/1 src-0/1 src-0/2 src-0/3]", 0},
+			"w0[src-0/0 sink-0/0 src-0/1 sink-0/1 src-0/2 src-0/3]", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := chains(t, tc.pSrc, tc.pSink, tc.part)
-			p, err := NewPlan(cs, tc.slots, Resources{MemoryMB: 256, VCores: 1})
+			p, err := New(cs, Options{SlotsPerWorker: tc.slots, Worker: Resources{MemoryMB: 256, VCores: 1}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,9 +58,9 @@ func TestPlan(t *testing.T) {
 				t.Errorf("workers %d, want %d", p.Workers, tc.wantWorkers)
 			}
 			var parts []string
-			for w, ss := range p.Subtasks {
+			for w := 0; w < p.Workers; w++ {
 				var names []string
-				for _, s := range ss {
+				for _, s := range p.Subtasks(w) {
 					names = append(names, s.String())
 				}
 				parts = append(parts, fmt.Sprintf("w%d[%s]", w, strings.Join(names, " ")))
@@ -68,7 +68,7 @@ func TestPlan(t *testing.T) {
 			if got := strings.Join(parts, " "); got != tc.wantPlacement {
 				t.Errorf("placement %s\nwant      %s", got, tc.wantPlacement)
 			}
-			if got := len(CrossWorkerEdges(p, cs)); got != tc.wantCross {
+			if got := len(p.CrossWorkerEdges()); got != tc.wantCross {
 				t.Errorf("%d cross-worker edges, want %d", got, tc.wantCross)
 			}
 		})
@@ -77,13 +77,13 @@ func TestPlan(t *testing.T) {
 
 func TestPlanErrors(t *testing.T) {
 	cs := chains(t, 2, 2, graph.Default)
-	if _, err := NewPlan(cs, 0, Resources{MemoryMB: 1, VCores: 1}); err == nil {
+	if _, err := New(cs, Options{SlotsPerWorker: 0, Worker: Resources{MemoryMB: 1, VCores: 1}}); err == nil {
 		t.Error("0 slots per worker accepted")
 	}
-	if _, err := NewPlan(cs, 1, Resources{MemoryMB: 0, VCores: 1}); err == nil {
+	if _, err := New(cs, Options{SlotsPerWorker: 1, Worker: Resources{MemoryMB: 0, VCores: 1}}); err == nil {
 		t.Error("0 MB workers accepted")
 	}
-	if _, err := NewPlan(nil, 1, Resources{MemoryMB: 1, VCores: 1}); err == nil {
+	if _, err := New(graph.New("empty"), Options{SlotsPerWorker: 1, Worker: Resources{MemoryMB: 1, VCores: 1}}); err == nil {
 		t.Error("empty job accepted")
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 // buildChains makes a graph from a spec like "src:2 map:2 sink:1" (name and
 // parallelism; names starting with "src" are sources) and edges like
-// "src>map:fwd map>sink:hash", and returns its chains.
-func buildChains(t *testing.T, vertices, edges string) []*graph.Chain {
+// "src>map:fwd map>sink:hash", and returns it resolved.
+func buildGraph(t *testing.T, vertices, edges string) *graph.Graph {
 	t.Helper()
 	g := graph.New("j")
 	byName := map[string]*graph.Vertex{}
@@ -44,7 +44,7 @@ func buildChains(t *testing.T, vertices, edges string) []*graph.Chain {
 	if err := g.Resolve(); err != nil {
 		t.Fatal(err)
 	}
-	return g.Chains()
+	return g
 }
 
 func TestSplitStages(t *testing.T) {
@@ -72,7 +72,7 @@ func TestSplitStages(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			stages, err := SplitStages(buildChains(t, tc.vertices, tc.edges))
+			p, err := New(buildGraph(t, tc.vertices, tc.edges), Options{SlotsPerWorker: 1, Worker: Resources{MemoryMB: 1, VCores: 1}, Blocking: true})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one saying %q", err, tc.wantErr)
@@ -85,6 +85,7 @@ func TestSplitStages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			stages := p.Stages
 			var got []string
 			for _, s := range stages {
 				got = append(got, "["+strings.Join(s.Chains, " ")+"]")
@@ -92,7 +93,6 @@ func TestSplitStages(t *testing.T) {
 			if g := strings.Join(got, " "); g != tc.want {
 				t.Errorf("stages %s, want %s", g, tc.want)
 			}
-			p := &Plan{Stages: stages}
 			for i, s := range stages {
 				for _, c := range s.Chains {
 					if p.StageOf(c) != i {
@@ -105,7 +105,11 @@ func TestSplitStages(t *testing.T) {
 			}
 		})
 	}
-	if (&Plan{}).NumStages() != 1 || (&Plan{}).StageOf("any") != 0 {
+	p, err := New(buildGraph(t, "src:2 agg:2", "src>agg:hash"), Options{SlotsPerWorker: 1, Worker: Resources{MemoryMB: 1, VCores: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.NumStages() != 1 || p.StageOf("src-0") != 0 || p.StageOf("agg-0") != 0 || p.StageOf("unknown") != -1 {
 		t.Error("a plan without stages must run everything in one stage")
 	}
 }

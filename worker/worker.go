@@ -1,10 +1,12 @@
-// Package worker is the process YARN runs in a worker container: it rebuilds
-// the job from the spec the client shipped, starts the partition server its
-// subtasks' outputs to other workers go through, registers with the
-// ApplicationMaster over gRPC (proving it belongs to the job with the
-// application secret), runs the subtasks the AM assigns with the engine,
-// reading other workers' subtasks from their partition servers, heartbeats
-// progress, counters and backpressure, and reports how they ended.
+// Package worker is a worker of a job: the process YARN runs in a worker
+// container, or a goroutine of loom run's mini cluster. It rebuilds the job
+// from the spec the client shipped (or takes the job its process already
+// built), starts the partition server its subtasks' outputs to other
+// workers go through, registers with the job master over gRPC (proving it
+// belongs to the job with the application secret), runs its share of the
+// job's physical plan with the engine, reading other workers' subtasks from
+// their partition servers, heartbeats progress, counters and backpressure,
+// and reports how its share ended.
 package worker
 
 import (
@@ -27,21 +29,28 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/loom-yarn/loom/am"
-	"github.com/loom-yarn/loom/am/proto/controlpb"
 	"github.com/loom-yarn/loom/conf"
+	"github.com/loom-yarn/loom/deploy"
+	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/engine"
-	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/hdfs"
 	"github.com/loom-yarn/loom/network"
 	"github.com/loom-yarn/loom/runtime"
-	"github.com/loom-yarn/loom/scheduler"
 )
 
-// Options say where the worker's job and AM are. OptionsFromEnv fills them
-// the way a container sees them.
+// Options say where the worker's job and job master are. OptionsFromEnv
+// fills them the way a container sees them.
 type Options struct {
-	// Dir holds am.SpecFile and the shipped *-site.xml files.
+	// Dir holds deploy.SpecFile and the shipped *-site.xml files.
 	Dir string
+	// Job, if set, is the job already built in this process (loom run);
+	// Dir is then not read.
+	Job *deploy.Job
+	// Tune, if set, adjusts the engine options of each execution (loom run
+	// adds its checkpoint metrics and bad-record policy); Started hears of
+	// each execution once it runs.
+	Tune    func(*engine.Options)
+	Started func(*engine.Execution)
 	// AMAddress is the AM's control service (host:port); Secret the
 	// application secret; WorkerID the index the AM launched it as.
 	AMAddress string
@@ -56,27 +65,43 @@ type Options struct {
 	// the AM, before it gives up (the AM is gone: nobody would use its
 	// output).
 	AMTimeout time.Duration
+	// LocalDirs are the worker's scratch directories (the container's
+	// LOCAL_DIRS, which YARN deletes with the application): spilled
+	// shuffle files and LSM state go there; empty means the OS temp dir.
+	LocalDirs []string
 }
 
 // OptionsFromEnv reads the environment a worker container is launched
-// with: am.EnvAMAddress, am.EnvSecret, am.EnvWorkerID from the AM, and
-// CONTAINER_ID, NM_HOST from the NodeManager.
+// with: deploy.EnvAMAddress, deploy.EnvSecret, deploy.EnvWorkerID from the
+// AM, and CONTAINER_ID, NM_HOST from the NodeManager.
 func OptionsFromEnv() (Options, error) {
-	o := Options{Dir: ".", AMAddress: os.Getenv(am.EnvAMAddress), Secret: os.Getenv(am.EnvSecret),
-		ContainerID: os.Getenv("CONTAINER_ID"), Host: os.Getenv("NM_HOST")}
+	o := Options{Dir: ".", AMAddress: os.Getenv(deploy.EnvAMAddress), Secret: os.Getenv(deploy.EnvSecret),
+		ContainerID: os.Getenv("CONTAINER_ID"), Host: os.Getenv("NM_HOST"), LocalDirs: splitDirs(os.Getenv("LOCAL_DIRS"))}
 	if o.AMAddress == "" {
-		return o, fmt.Errorf("%s is not set: loom worker runs in containers its ApplicationMaster launches", am.EnvAMAddress)
+		return o, fmt.Errorf("%s is not set: loom worker runs in containers its ApplicationMaster launches", deploy.EnvAMAddress)
 	}
 	if o.ContainerID == "" {
 		return o, errors.New("CONTAINER_ID is not set: loom worker runs in YARN containers")
 	}
-	id, err := strconv.Atoi(os.Getenv(am.EnvWorkerID))
+	id, err := strconv.Atoi(os.Getenv(deploy.EnvWorkerID))
 	if err != nil {
-		return o, fmt.Errorf("%s=%q: want the worker's index", am.EnvWorkerID, os.Getenv(am.EnvWorkerID))
+		return o, fmt.Errorf("%s=%q: want the worker's index", deploy.EnvWorkerID, os.Getenv(deploy.EnvWorkerID))
 	}
 	o.WorkerID = id
 	return o, nil
 }
+
+// ShareError is how Run reports that the worker's share of the job failed
+// (a task's error: the job's root cause).
+type ShareError struct {
+	Worker int
+	Err    error
+}
+
+func (e *ShareError) Error() string { return fmt.Sprintf("worker %d: %v", e.Worker, e.Err) }
+
+// Unwrap returns the task's error.
+func (e *ShareError) Unwrap() error { return e.Err }
 
 // ErrStopped is returned when the AM told the worker to stop (the job
 // restarts without it or ended).
@@ -92,17 +117,25 @@ func Run(ctx context.Context, opts Options) error {
 		opts.AMTimeout = time.Minute
 	}
 	lg := log.New(opts.Log, "worker: ", log.LstdFlags|log.Lmicroseconds)
-	dir, err := filepath.Abs(opts.Dir)
-	if err != nil {
-		return err
-	}
-	am.UseLocalHadoopConf(dir)
-	job, err := am.LoadJob(filepath.Join(dir, am.SpecFile))
-	if err != nil {
-		return err
+	job := opts.Job
+	if job == nil {
+		dir, err := filepath.Abs(opts.Dir)
+		if err != nil {
+			return err
+		}
+		spec, err := deploy.ReadSpec(filepath.Join(dir, deploy.SpecFile))
+		if err != nil {
+			return err
+		}
+		// The cluster's Hadoop configuration when the NodeManager passes
+		// one, else the client's, shipped into this directory.
+		hdfs.UseContainerDefaults(dir, spec.User)
+		if job, err = deploy.BuildJob(spec); err != nil {
+			return err
+		}
 	}
 	scfg, ccfg := networkConfig(job.Conf)
-	scfg.SpillDirs = spillDirs()
+	scfg.SpillDirs = opts.LocalDirs
 	lis, shuffleAddr, err := listenShuffle(opts.Host)
 	if err != nil {
 		return err
@@ -113,11 +146,11 @@ func Run(ctx context.Context, opts Options) error {
 
 	conn, err := grpc.NewClient(opts.AMAddress, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return fmt.Errorf("ApplicationMaster address %s (%s): %w", opts.AMAddress, am.EnvAMAddress, err)
+		return fmt.Errorf("ApplicationMaster address %s (%s): %w", opts.AMAddress, deploy.EnvAMAddress, err)
 	}
 	defer conn.Close()
 	client := controlpb.NewControlClient(conn)
-	callCtx := am.WithSecret(ctx, opts.Secret)
+	callCtx := deploy.WithSecret(ctx, opts.Secret)
 
 	lg.Printf("partition server on %s; registering with the AM at %s", shuffleAddr, opts.AMAddress)
 	asg, err := register(callCtx, client, opts, shuffleAddr)
@@ -125,26 +158,28 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	if int(asg.GetWorker()) != opts.WorkerID {
-		return fmt.Errorf("the AM assigned worker %d to container %s, launched as worker %d (%s)", asg.GetWorker(), opts.ContainerID, opts.WorkerID, am.EnvWorkerID)
+		return fmt.Errorf("the AM assigned worker %d to container %s, launched as worker %d (%s)", asg.GetWorker(), opts.ContainerID, opts.WorkerID, deploy.EnvWorkerID)
 	}
 	addrs := asg.GetShuffleAddresses()
 	if len(addrs) != job.Plan.Workers {
 		return fmt.Errorf("the AM sent %d partition server addresses for the %d workers of job %s's plan: the AM and this worker disagree on the job", len(addrs), job.Plan.Workers, job.Spec.Job)
 	}
-	runs := map[subtaskKey]bool{}
-	for _, s := range asg.GetSubtasks() {
-		runs[subtaskKey{s.GetChain(), int(s.GetIndex())}] = true
+	worker := int(asg.GetWorker())
+	if mine := job.Plan.Subtasks(worker); len(mine) != len(asg.GetSubtasks()) {
+		return fmt.Errorf("the AM assigned %d subtasks to worker %d, whose share of job %s's plan is %d: the AM and this worker disagree on the job", len(asg.GetSubtasks()), worker, job.Spec.Job, len(mine))
 	}
-	isHere := func(chain string, i int) bool { return runs[subtaskKey{chain, i}] }
-	lg.Printf("deployed by the AM as worker %d of run %d: %d subtasks; partition servers %v; %s", asg.GetWorker(), asg.GetRun(), len(runs), addrs,
-		networkBound(job, isHere, scfg, ccfg))
+	lg.Printf("deployed by the AM as worker %d of run %d: %d subtasks; partition servers %v; %s", worker, asg.GetRun(), len(asg.GetSubtasks()), addrs,
+		networkBound(job, worker, scfg, ccfg))
+	if from := asg.GetRestoreFrom(); from != "" {
+		lg.Printf("restoring from %s", from)
+	}
 
 	// lifeCtx lasts until the worker is done serving: heartbeats cancel it
 	// when the AM says stop or is lost, which also cancels the subtasks.
 	lifeCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	names := map[string]string{}
-	for _, c := range job.Graph.Chains() {
+	for _, c := range job.Plan.Chains {
 		names[c.Name] = c.ID
 	}
 	interval := time.Duration(asg.GetHeartbeatIntervalMs()) * time.Millisecond
@@ -164,13 +199,19 @@ func Run(ctx context.Context, opts Options) error {
 	// A job deployed all at once is one stage; a bounded job in blocking
 	// shuffle mode runs its stages one after another, each when the AM says
 	// every worker finished the one before.
-	eo := engineOptions(job)
+	eo, err := engineOptions(job, worker, asg.GetRestoreFrom(), opts.LocalDirs)
+	if err != nil {
+		return err
+	}
+	if opts.Tune != nil {
+		opts.Tune(&eo)
+	}
 	blocking := len(job.Plan.Stages) > 0
 	var runErr error
 	for stage := 0; stage < job.Plan.NumStages() && runErr == nil; stage++ {
 		if stage > 0 {
 			start := time.Now()
-			if err := awaitStage(am.WithSecret(lifeCtx, opts.Secret), client, opts, stage-1); err != nil {
+			if err := awaitStage(deploy.WithSecret(lifeCtx, opts.Secret), client, opts, stage-1); err != nil {
 				if cause := context.Cause(lifeCtx); cause != nil && ctx.Err() == nil {
 					return cause
 				}
@@ -182,7 +223,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			lg.Printf("stage %d started, %v after this worker finished stage %d", stage, time.Since(start).Round(time.Millisecond), stage-1)
 		}
-		runErr = runStage(lifeCtx, job, eo, srv, ccfg, int64(asg.GetRun()), addrs, blocking, stage, isHere, &current, lg)
+		runErr = runStage(lifeCtx, job, eo, srv, ccfg, int64(asg.GetRun()), addrs, blocking, stage, &current, opts.Started, lg)
 	}
 	if cause := context.Cause(lifeCtx); errors.Is(cause, ErrStopped) || errors.Is(cause, errAMLost) {
 		return cause
@@ -207,15 +248,13 @@ func Run(ctx context.Context, opts Options) error {
 // runStage runs this worker's subtasks of stage (all of them for a job
 // deployed at once) with the engine and waits for them to end. In blocking
 // mode their outputs to later stages are spilled to local disk.
-func runStage(ctx context.Context, job *am.Job, eo engine.Options, srv *network.PartitionServer, ccfg network.ClientConfig, attempt int64,
-	addrs []string, blocking bool, stage int, isHere func(string, int) bool, current *atomic.Pointer[engine.Execution], lg *log.Logger) error {
-	eo.Runs = func(chain string, i int) bool { return isHere(chain, i) && job.Plan.StageOf(chain) == stage }
+func runStage(ctx context.Context, job *deploy.Job, eo engine.Options, srv *network.PartitionServer, ccfg network.ClientConfig, attempt int64,
+	addrs []string, blocking bool, stage int, current *atomic.Pointer[engine.Execution], started func(*engine.Execution), lg *log.Logger) error {
+	eo.Stage = stage
 	n := 0
-	for _, c := range job.Graph.Chains() {
-		for i := 0; i < c.Parallelism; i++ {
-			if eo.Runs(c.ID, i) {
-				n++
-			}
+	for _, s := range job.Plan.Subtasks(eo.Worker) {
+		if job.Plan.StageOf(s.Chain) == stage {
+			n++
 		}
 	}
 	if blocking {
@@ -229,15 +268,15 @@ func runStage(ctx context.Context, job *am.Job, eo engine.Options, srv *network.
 	// the producers' servers release what was sent.
 	netClient := network.NewPartitionClient(ccfg)
 	defer netClient.Close()
-	eo.Shuffle = &engine.Shuffle{Server: srv, Client: netClient, Attempt: attempt, Blocking: blocking,
-		AddrOf: func(chain string, i int) string {
-			return addrs[job.Plan.WorkerOf(scheduler.Subtask{Chain: chain, Index: i})]
-		}}
+	eo.Shuffle = &engine.Shuffle{Server: srv, Client: netClient, Attempt: attempt, Addresses: addrs}
 	x, err := engine.Start(ctx, job.Graph, eo)
 	if err != nil {
 		return err
 	}
 	current.Store(x)
+	if started != nil {
+		started(x)
+	}
 	return x.Wait()
 }
 
@@ -259,12 +298,12 @@ func awaitStage(ctx context.Context, client controlpb.ControlClient, opts Option
 	}
 }
 
-// spillDirs are where blocking subpartitions go: the container's
-// LOCAL_DIRS, which YARN spreads over the node's disks and deletes with the
-// application; nil (the OS temp dir) outside a container.
-func spillDirs() []string {
+// splitDirs splits a comma-separated list of directories (LOCAL_DIRS,
+// which YARN spreads over the node's disks and deletes with the
+// application).
+func splitDirs(list string) []string {
 	var dirs []string
-	for _, d := range strings.Split(os.Getenv("LOCAL_DIRS"), ",") {
+	for _, d := range strings.Split(list, ",") {
 		if d = strings.TrimSpace(d); d != "" {
 			dirs = append(dirs, d)
 		}
@@ -318,52 +357,40 @@ func networkConfig(cfg *conf.Config) (network.ServerConfig, network.ClientConfig
 // most ExclusiveBuffers per remote channel plus FloatingBuffers. A batch
 // larger than a buffer makes one larger buffer, so the bound assumes
 // batches smaller than BufferSize.
-func networkBound(job *am.Job, isHere func(string, int) bool, s network.ServerConfig, c network.ClientConfig) string {
-	chainOf := map[*graph.Vertex]*graph.Chain{}
-	chains := job.Graph.Chains()
-	for _, ch := range chains {
-		for _, v := range ch.Vertices {
-			chainOf[v] = ch
-		}
-	}
+func networkBound(job *deploy.Job, worker int, s network.ServerConfig, c network.ClientConfig) string {
+	plan := job.Plan
 	outs, ins, gates := 0, 0, 0
-	for _, ch := range chains {
-		for i := 0; i < ch.Parallelism; i++ {
-			if !isHere(ch.ID, i) {
-				continue
-			}
-			for _, e := range ch.Outputs {
-				to := chainOf[e.To]
-				for k := 0; k < to.Parallelism; k++ {
-					if (e.Part != graph.Forward || k == i) && !isHere(to.ID, k) {
-						outs++
-					}
+	for _, st := range plan.Subtasks(worker) {
+		cp := &plan.Chains[plan.ChainIndex(st.Chain)]
+		i := st.Index
+		for _, k := range cp.Outputs {
+			ep := &plan.Edges[k]
+			lo, hi := ep.Peers(i, plan.Chains[ep.To].Parallelism)
+			for j := lo; j < hi; j++ {
+				if plan.Remote(ep, i, j) {
+					outs++
 				}
 			}
-			remote := 0
-			for _, e := range ch.Inputs {
-				from := chainOf[e.From]
-				for j := 0; j < from.Parallelism; j++ {
-					if (e.Part != graph.Forward || j == i) && !isHere(from.ID, j) {
-						remote++
-					}
+		}
+		remote := 0
+		for _, k := range cp.Inputs {
+			ep := &plan.Edges[k]
+			lo, hi := ep.Peers(i, plan.Chains[ep.From].Parallelism)
+			for j := lo; j < hi; j++ {
+				if plan.Remote(ep, j, i) {
+					remote++
 				}
 			}
-			if remote > 0 {
-				ins += remote
-				gates++
-			}
+		}
+		if remote > 0 {
+			ins += remote
+			gates++
 		}
 	}
 	floating := max(c.FloatingBuffers, 0)
 	buffers := outs*s.BuffersPerSubpartition + ins*c.ExclusiveBuffers + gates*floating
 	return fmt.Sprintf("network memory at most %d buffers of %d bytes = %d KiB (%d output channels to other workers x %d, %d remote input channels x %d, %d gates x %d floating)",
 		buffers, s.BufferSize, buffers*s.BufferSize>>10, outs, s.BuffersPerSubpartition, ins, c.ExclusiveBuffers, gates, floating)
-}
-
-type subtaskKey struct {
-	chain string
-	index int
 }
 
 // register announces the worker and its partition server, retrying while
@@ -405,7 +432,7 @@ func report(ctx context.Context, client controlpb.ControlClient, opts Options, r
 		time.Sleep(200 * time.Millisecond)
 	}
 	if runErr != nil {
-		return fmt.Errorf("worker %d: %w", opts.WorkerID, runErr)
+		return &ShareError{Worker: opts.WorkerID, Err: runErr}
 	}
 	lg.Printf("worker %d finished", opts.WorkerID)
 	return nil
@@ -474,21 +501,32 @@ func heartbeat(container string, x *engine.Execution, chainIDs map[string]string
 	return req
 }
 
-// engineOptions are the engine settings of the job's options, for a
-// worker's share: the AM prepared the job once, and checkpoints are not
-// coordinated across workers yet, so they stay off. The caller adds the
-// share and the shuffle.
-func engineOptions(job *am.Job) engine.Options {
+// engineOptions are the engine settings of the job's options for worker's
+// share of its plan, restoring from restoreFrom ("" for none). The job
+// master prepared the job once. The caller adds the stage and the shuffle.
+func engineOptions(job *deploy.Job, worker int, restoreFrom string, localDirs []string) (engine.Options, error) {
 	cfg := job.Conf
-	return engine.Options{
-		BatchSize:       conf.BatchSize.Get(cfg),
-		ChannelCapacity: conf.ChannelCapacity.Get(cfg),
-		StateBackend:    conf.StateBackend.Get(cfg),
-		StateDir:        conf.LSMDir.Get(cfg),
-		BadRecords:      &runtime.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip},
-		Config:          cfg.Map(),
-		Prepared:        true,
+	eo := engine.Options{
+		BatchSize:          conf.BatchSize.Get(cfg),
+		ChannelCapacity:    conf.ChannelCapacity.Get(cfg),
+		StateBackend:       conf.StateBackend.Get(cfg),
+		StateDir:           conf.LSMDir.Get(cfg),
+		CheckpointDir:      conf.CheckpointDir.Get(cfg),
+		CheckpointInterval: conf.CheckpointInterval.Get(cfg),
+		CheckpointTimeout:  conf.CheckpointTimeout.Get(cfg),
+		CheckpointMinPause: conf.CheckpointMinPause.Get(cfg),
+		CheckpointsRetain:  conf.CheckpointsRetained.Get(cfg),
+		RestoreFrom:        restoreFrom,
+		BadRecords:         &runtime.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip},
+		Config:             cfg.Map(),
+		Plan:               job.Plan,
+		Worker:             worker,
+		Prepared:           true,
 	}
+	if eo.StateDir == "" && len(localDirs) > 0 {
+		eo.StateDir = localDirs[worker%len(localDirs)]
+	}
+	return eo, nil
 }
 
 // describe renders a gRPC error as its message, with the code when the

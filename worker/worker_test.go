@@ -15,10 +15,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/loom-yarn/loom/am"
-	"github.com/loom-yarn/loom/am/proto/controlpb"
 	"github.com/loom-yarn/loom/connector/datagen"
 	"github.com/loom-yarn/loom/connector/file"
+	"github.com/loom-yarn/loom/deploy"
+	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/engine"
 	_ "github.com/loom-yarn/loom/jobs"
 	"github.com/loom-yarn/loom/stream"
@@ -48,7 +48,7 @@ func init() {
 // every worker's partition server, and records what the workers report.
 type fakeAM struct {
 	controlpb.UnimplementedControlServer
-	job  *am.Job
+	job  *deploy.Job
 	stop string // heartbeat answer
 
 	mu         sync.Mutex
@@ -103,7 +103,7 @@ func (f *fakeAM) Register(ctx context.Context, req *controlpb.RegisterRequest) (
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	a := &controlpb.Assignment{Worker: int32(w), HeartbeatIntervalMs: 20, ShuffleAddresses: f.addrs}
-	for _, s := range f.job.Plan.Subtasks[w] {
+	for _, s := range f.job.Plan.Subtasks(w) {
 		a.Subtasks = append(a.Subtasks, &controlpb.Subtask{Chain: s.Chain, Index: int32(s.Index)})
 	}
 	return a, nil
@@ -152,12 +152,12 @@ func setupPlanConf(t *testing.T, job string, args func(in, out string) []string,
 	if err := os.WriteFile(in, []byte(input), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	spec := &am.JobSpec{Job: job, Args: args(in, out), Conf: cfg, Parallelism: parallelism, SlotsPerWorker: slots}
+	spec := &deploy.JobSpec{Job: job, Args: args(in, out), Conf: cfg, Parallelism: parallelism, SlotsPerWorker: slots}
 	b, _ := spec.Marshal()
-	if err := os.WriteFile(filepath.Join(dir, am.SpecFile), b, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, deploy.SpecFile), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	j, err := am.BuildJob(spec)
+	j, err := deploy.BuildJob(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func setupPlanConf(t *testing.T, job string, args func(in, out string) []string,
 	}
 	fake := &fakeAM{job: j, addrs: make([]string, j.Plan.Workers), deployed: make(chan struct{}),
 		stageReports: map[int]int{}, stageStarted: map[int]chan struct{}{}}
-	srv := am.NewControlServer("s3cret")
+	srv := deploy.NewControlServer("s3cret")
 	controlpb.RegisterControlServer(srv, fake)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

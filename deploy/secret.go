@@ -1,4 +1,4 @@
-package am
+package deploy
 
 import (
 	"context"

@@ -1,4 +1,5 @@
-// The control protocol between loom's ApplicationMaster and its workers.
+// The control protocol between loom's job master (the YARN ApplicationMaster, or
+// the job master of loom run's mini cluster) and its workers.
 // Workers call the AM: they register (and receive their share of the job),
 // heartbeat progress and metrics, and report how their share ended. Every
 // call carries the application's secret in the "loom-app-secret" metadata
@@ -8,7 +9,7 @@
 // versions:
 // - protoc-gen-go-grpc v1.5.1
 // - protoc             v3.21.12
-// source: am/proto/control.proto
+// source: deploy/control.proto
 
 package controlpb
 
@@ -307,5 +308,5 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "am/proto/control.proto",
+	Metadata: "deploy/control.proto",
 }

@@ -1,18 +1,19 @@
-// Package am is loom's YARN ApplicationMaster: it registers with the
-// ResourceManager, asks for worker containers, launches workers through the
-// NodeManagers, deploys subtasks to them and finishes the application with
-// the job's outcome.
-//
-// This file is the contract between the three processes of a YARN job: the
-// client (loom submit), the AM and the workers. All three run the same
-// binary; they agree through the job spec in the staging directory, the
-// container command lines and the environment below.
-package am
+// Package deploy is the contract between the processes of a job: the client
+// (loom run, loom submit), the job master (in loom run's process, or the YARN
+// ApplicationMaster) and the workers. All of them run the same binary; they
+// agree through the job spec (SpecFile), the job it rebuilds (BuildJob: the
+// graph and its physical plan), the container command lines, the
+// environment names below, the per-application secret and the control
+// protocol (controlpb). Every role imports this package; none imports
+// another role's.
+package deploy
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+
+	"github.com/loom-yarn/loom/scheduler"
 )
 
 // JobSpec describes a submitted job. The client writes it as SpecFile into
@@ -49,6 +50,13 @@ type JobSpec struct {
 	// RestartDelayMS the wait before each.
 	WorkerRestarts int   `json:"workerRestarts"`
 	RestartDelayMS int64 `json:"restartDelayMS"`
+
+	// Plan is the job's physical plan, made once by the client (NewPlan);
+	// the job master and the workers use it as it is.
+	Plan *scheduler.Plan `json:"plan,omitempty"`
+	// RestoreFrom is the checkpoint the job's first run restores from
+	// (--from-checkpoint): a chk-N directory or a directory of them.
+	RestoreFrom string `json:"restoreFrom,omitempty"`
 }
 
 // Resource is a file localized into a container's working directory.

@@ -1,4 +1,4 @@
-package am
+package jobmaster
 
 import (
 	"flag"
@@ -14,9 +14,9 @@ import (
 var update = flag.Bool("update", false, "rewrite the expected output of testdata scenarios")
 
 // TestJobMasterScenarios replays the stories in testdata/jobmaster/*.txt.
-// A line "> event args [@time]" feeds the JobMaster one event; the lines
-// after it are what the JobMaster answered (actions, registrations, state).
-// "config k=v ..." sets up a new JobMaster; '#' lines are comments. The
+// A line "> event args [@time]" feeds the Machine one event; the lines
+// after it are what the Machine answered (actions, registrations, state).
+// "config k=v ..." sets up a new Machine; '#' lines are comments. The
 // whole file is regenerated and compared; -update rewrites it.
 func TestJobMasterScenarios(t *testing.T) {
 	files, err := filepath.Glob("testdata/jobmaster/*.txt")
@@ -45,13 +45,13 @@ func TestJobMasterScenarios(t *testing.T) {
 
 func replay(t *testing.T, script string) string {
 	var out strings.Builder
-	var m *JobMaster
+	var m *Machine
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := t0
 	for n, line := range strings.Split(strings.TrimRight(script, "\n"), "\n") {
 		switch {
 		case strings.HasPrefix(line, "config"):
-			m = NewJobMaster(parseConfig(t, n+1, line))
+			m = NewMachine(parseConfig(t, n+1, line))
 			out.WriteString(line + "\n")
 		case strings.HasPrefix(line, "> "):
 			out.WriteString(line + "\n")
@@ -76,8 +76,8 @@ func replay(t *testing.T, script string) string {
 	return out.String()
 }
 
-func parseConfig(t *testing.T, n int, line string) JobMasterConfig {
-	var cfg JobMasterConfig
+func parseConfig(t *testing.T, n int, line string) MachineConfig {
+	var cfg MachineConfig
 	for _, kv := range strings.Fields(line)[1:] {
 		k, v, _ := strings.Cut(kv, "=")
 		var err error
@@ -104,7 +104,7 @@ func parseConfig(t *testing.T, n int, line string) JobMasterConfig {
 	return cfg
 }
 
-func event(t *testing.T, n int, m *JobMaster, now time.Time, args []string) []string {
+func event(t *testing.T, n int, m *Machine, now time.Time, args []string) []string {
 	need := func(k int) {
 		if len(args) < k {
 			t.Fatalf("line %d: %s needs %d arguments", n, args[0], k-1)

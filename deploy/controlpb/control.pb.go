@@ -1,4 +1,5 @@
-// The control protocol between loom's ApplicationMaster and its workers.
+// The control protocol between loom's job master (the YARN ApplicationMaster, or
+// the job master of loom run's mini cluster) and its workers.
 // Workers call the AM: they register (and receive their share of the job),
 // heartbeat progress and metrics, and report how their share ended. Every
 // call carries the application's secret in the "loom-app-secret" metadata
@@ -8,7 +9,7 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        v3.21.12
-// source: am/proto/control.proto
+// source: deploy/control.proto
 
 package controlpb
 
@@ -44,7 +45,7 @@ type RegisterRequest struct {
 
 func (x *RegisterRequest) Reset() {
 	*x = RegisterRequest{}
-	mi := &file_am_proto_control_proto_msgTypes[0]
+	mi := &file_deploy_control_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +57,7 @@ func (x *RegisterRequest) String() string {
 func (*RegisterRequest) ProtoMessage() {}
 
 func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[0]
+	mi := &file_deploy_control_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +70,7 @@ func (x *RegisterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegisterRequest.ProtoReflect.Descriptor instead.
 func (*RegisterRequest) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{0}
+	return file_deploy_control_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *RegisterRequest) GetContainerId() string {
@@ -113,13 +114,18 @@ type Assignment struct {
 	// shuffle_addresses holds the partition server address of every worker
 	// of the run, by worker index: where a subtask on another worker is read.
 	ShuffleAddresses []string `protobuf:"bytes,5,rep,name=shuffle_addresses,json=shuffleAddresses,proto3" json:"shuffle_addresses,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// restore_from is the checkpoint the run restores its state from (a
+	// chk-N directory), or empty for a run from the start: the job master
+	// decides it (--from-checkpoint for the first run, the latest complete
+	// checkpoint for a restart).
+	RestoreFrom   string `protobuf:"bytes,6,opt,name=restore_from,json=restoreFrom,proto3" json:"restore_from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_am_proto_control_proto_msgTypes[1]
+	mi := &file_deploy_control_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -131,7 +137,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[1]
+	mi := &file_deploy_control_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -144,7 +150,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{1}
+	return file_deploy_control_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Assignment) GetWorker() int32 {
@@ -182,6 +188,13 @@ func (x *Assignment) GetShuffleAddresses() []string {
 	return nil
 }
 
+func (x *Assignment) GetRestoreFrom() string {
+	if x != nil {
+		return x.RestoreFrom
+	}
+	return ""
+}
+
 type Subtask struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// chain is the chain's id in the job graph.
@@ -193,7 +206,7 @@ type Subtask struct {
 
 func (x *Subtask) Reset() {
 	*x = Subtask{}
-	mi := &file_am_proto_control_proto_msgTypes[2]
+	mi := &file_deploy_control_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +218,7 @@ func (x *Subtask) String() string {
 func (*Subtask) ProtoMessage() {}
 
 func (x *Subtask) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[2]
+	mi := &file_deploy_control_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +231,7 @@ func (x *Subtask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subtask.ProtoReflect.Descriptor instead.
 func (*Subtask) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{2}
+	return file_deploy_control_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Subtask) GetChain() string {
@@ -249,7 +262,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_am_proto_control_proto_msgTypes[3]
+	mi := &file_deploy_control_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -261,7 +274,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[3]
+	mi := &file_deploy_control_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -274,7 +287,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{3}
+	return file_deploy_control_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HeartbeatRequest) GetContainerId() string {
@@ -338,7 +351,7 @@ type SubtaskStatus struct {
 
 func (x *SubtaskStatus) Reset() {
 	*x = SubtaskStatus{}
-	mi := &file_am_proto_control_proto_msgTypes[4]
+	mi := &file_deploy_control_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -350,7 +363,7 @@ func (x *SubtaskStatus) String() string {
 func (*SubtaskStatus) ProtoMessage() {}
 
 func (x *SubtaskStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[4]
+	mi := &file_deploy_control_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -363,7 +376,7 @@ func (x *SubtaskStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SubtaskStatus.ProtoReflect.Descriptor instead.
 func (*SubtaskStatus) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{4}
+	return file_deploy_control_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *SubtaskStatus) GetChain() string {
@@ -434,7 +447,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_am_proto_control_proto_msgTypes[5]
+	mi := &file_deploy_control_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -446,7 +459,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[5]
+	mi := &file_deploy_control_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -459,7 +472,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{5}
+	return file_deploy_control_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *HeartbeatResponse) GetStop() bool {
@@ -487,7 +500,7 @@ type StageFinishedRequest struct {
 
 func (x *StageFinishedRequest) Reset() {
 	*x = StageFinishedRequest{}
-	mi := &file_am_proto_control_proto_msgTypes[6]
+	mi := &file_deploy_control_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -499,7 +512,7 @@ func (x *StageFinishedRequest) String() string {
 func (*StageFinishedRequest) ProtoMessage() {}
 
 func (x *StageFinishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[6]
+	mi := &file_deploy_control_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -512,7 +525,7 @@ func (x *StageFinishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageFinishedRequest.ProtoReflect.Descriptor instead.
 func (*StageFinishedRequest) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{6}
+	return file_deploy_control_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StageFinishedRequest) GetContainerId() string {
@@ -538,7 +551,7 @@ type FinishedRequest struct {
 
 func (x *FinishedRequest) Reset() {
 	*x = FinishedRequest{}
-	mi := &file_am_proto_control_proto_msgTypes[7]
+	mi := &file_deploy_control_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -550,7 +563,7 @@ func (x *FinishedRequest) String() string {
 func (*FinishedRequest) ProtoMessage() {}
 
 func (x *FinishedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[7]
+	mi := &file_deploy_control_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -563,7 +576,7 @@ func (x *FinishedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinishedRequest.ProtoReflect.Descriptor instead.
 func (*FinishedRequest) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{7}
+	return file_deploy_control_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FinishedRequest) GetContainerId() string {
@@ -585,7 +598,7 @@ type FailedRequest struct {
 
 func (x *FailedRequest) Reset() {
 	*x = FailedRequest{}
-	mi := &file_am_proto_control_proto_msgTypes[8]
+	mi := &file_deploy_control_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +610,7 @@ func (x *FailedRequest) String() string {
 func (*FailedRequest) ProtoMessage() {}
 
 func (x *FailedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[8]
+	mi := &file_deploy_control_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +623,7 @@ func (x *FailedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailedRequest.ProtoReflect.Descriptor instead.
 func (*FailedRequest) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{8}
+	return file_deploy_control_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FailedRequest) GetContainerId() string {
@@ -635,7 +648,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_am_proto_control_proto_msgTypes[9]
+	mi := &file_deploy_control_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -647,7 +660,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_am_proto_control_proto_msgTypes[9]
+	mi := &file_deploy_control_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -660,26 +673,27 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_am_proto_control_proto_rawDescGZIP(), []int{9}
+	return file_deploy_control_proto_rawDescGZIP(), []int{9}
 }
 
-var File_am_proto_control_proto protoreflect.FileDescriptor
+var File_deploy_control_proto protoreflect.FileDescriptor
 
-const file_am_proto_control_proto_rawDesc = "" +
+const file_deploy_control_proto_rawDesc = "" +
 	"\n" +
-	"\x16am/proto/control.proto\x12\floom.control\"\x89\x01\n" +
+	"\x14deploy/control.proto\x12\floom.control\"\x89\x01\n" +
 	"\x0fRegisterRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\x05R\x06worker\x12\x12\n" +
 	"\x04host\x18\x03 \x01(\tR\x04host\x12'\n" +
-	"\x0fshuffle_address\x18\x04 \x01(\tR\x0eshuffleAddress\"\xca\x01\n" +
+	"\x0fshuffle_address\x18\x04 \x01(\tR\x0eshuffleAddress\"\xed\x01\n" +
 	"\n" +
 	"Assignment\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\x05R\x06worker\x12\x10\n" +
 	"\x03run\x18\x02 \x01(\x05R\x03run\x121\n" +
 	"\bsubtasks\x18\x03 \x03(\v2\x15.loom.control.SubtaskR\bsubtasks\x122\n" +
 	"\x15heartbeat_interval_ms\x18\x04 \x01(\x03R\x13heartbeatIntervalMs\x12+\n" +
-	"\x11shuffle_addresses\x18\x05 \x03(\tR\x10shuffleAddresses\"5\n" +
+	"\x11shuffle_addresses\x18\x05 \x03(\tR\x10shuffleAddresses\x12!\n" +
+	"\frestore_from\x18\x06 \x01(\tR\vrestoreFrom\"5\n" +
 	"\aSubtask\x12\x14\n" +
 	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x05R\x05index\"\xf4\x01\n" +
@@ -722,22 +736,22 @@ const file_am_proto_control_proto_rawDesc = "" +
 	"\tHeartbeat\x12\x1e.loom.control.HeartbeatRequest\x1a\x1f.loom.control.HeartbeatResponse\x12F\n" +
 	"\rStageFinished\x12\".loom.control.StageFinishedRequest\x1a\x11.loom.control.Ack\x12<\n" +
 	"\bFinished\x12\x1d.loom.control.FinishedRequest\x1a\x11.loom.control.Ack\x128\n" +
-	"\x06Failed\x12\x1b.loom.control.FailedRequest\x1a\x11.loom.control.AckB.Z,github.com/loom-yarn/loom/am/proto/controlpbb\x06proto3"
+	"\x06Failed\x12\x1b.loom.control.FailedRequest\x1a\x11.loom.control.AckB,Z*github.com/loom-yarn/loom/deploy/controlpbb\x06proto3"
 
 var (
-	file_am_proto_control_proto_rawDescOnce sync.Once
-	file_am_proto_control_proto_rawDescData []byte
+	file_deploy_control_proto_rawDescOnce sync.Once
+	file_deploy_control_proto_rawDescData []byte
 )
 
-func file_am_proto_control_proto_rawDescGZIP() []byte {
-	file_am_proto_control_proto_rawDescOnce.Do(func() {
-		file_am_proto_control_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_am_proto_control_proto_rawDesc), len(file_am_proto_control_proto_rawDesc)))
+func file_deploy_control_proto_rawDescGZIP() []byte {
+	file_deploy_control_proto_rawDescOnce.Do(func() {
+		file_deploy_control_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_deploy_control_proto_rawDesc), len(file_deploy_control_proto_rawDesc)))
 	})
-	return file_am_proto_control_proto_rawDescData
+	return file_deploy_control_proto_rawDescData
 }
 
-var file_am_proto_control_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
-var file_am_proto_control_proto_goTypes = []any{
+var file_deploy_control_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_deploy_control_proto_goTypes = []any{
 	(*RegisterRequest)(nil),      // 0: loom.control.RegisterRequest
 	(*Assignment)(nil),           // 1: loom.control.Assignment
 	(*Subtask)(nil),              // 2: loom.control.Subtask
@@ -749,7 +763,7 @@ var file_am_proto_control_proto_goTypes = []any{
 	(*FailedRequest)(nil),        // 8: loom.control.FailedRequest
 	(*Ack)(nil),                  // 9: loom.control.Ack
 }
-var file_am_proto_control_proto_depIdxs = []int32{
+var file_deploy_control_proto_depIdxs = []int32{
 	2, // 0: loom.control.Assignment.subtasks:type_name -> loom.control.Subtask
 	4, // 1: loom.control.HeartbeatRequest.subtasks:type_name -> loom.control.SubtaskStatus
 	0, // 2: loom.control.Control.Register:input_type -> loom.control.RegisterRequest
@@ -769,26 +783,26 @@ var file_am_proto_control_proto_depIdxs = []int32{
 	0, // [0:2] is the sub-list for field type_name
 }
 
-func init() { file_am_proto_control_proto_init() }
-func file_am_proto_control_proto_init() {
-	if File_am_proto_control_proto != nil {
+func init() { file_deploy_control_proto_init() }
+func file_deploy_control_proto_init() {
+	if File_deploy_control_proto != nil {
 		return
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_am_proto_control_proto_rawDesc), len(file_am_proto_control_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_deploy_control_proto_rawDesc), len(file_deploy_control_proto_rawDesc)),
 			NumEnums:      0,
 			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
-		GoTypes:           file_am_proto_control_proto_goTypes,
-		DependencyIndexes: file_am_proto_control_proto_depIdxs,
-		MessageInfos:      file_am_proto_control_proto_msgTypes,
+		GoTypes:           file_deploy_control_proto_goTypes,
+		DependencyIndexes: file_deploy_control_proto_depIdxs,
+		MessageInfos:      file_deploy_control_proto_msgTypes,
 	}.Build()
-	File_am_proto_control_proto = out.File
-	file_am_proto_control_proto_goTypes = nil
-	file_am_proto_control_proto_depIdxs = nil
+	File_deploy_control_proto = out.File
+	file_deploy_control_proto_goTypes = nil
+	file_deploy_control_proto_depIdxs = nil
 }

@@ -1,4 +1,4 @@
-package am
+package jobmaster
 
 import (
 	"encoding/json"
@@ -14,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/loom-yarn/loom/am/proto/controlpb"
+	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/metrics"
 	"github.com/loom-yarn/loom/runtime"
 )

@@ -1,4 +1,4 @@
-package am
+package jobmaster
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// JobMaster is the AM's job state machine: which workers the current run of
+// Machine is the AM's job state machine: which workers the current run of
 // the job needs, which container plays which worker, and what to do when a
 // container is allocated, a worker registers, heartbeats, finishes, fails or
 // disappears. It does no I/O and reads no clock: the AM's event loop feeds it
@@ -29,8 +29,8 @@ import (
 // Until distributed checkpoints exist a restart reruns the whole job: every
 // container of the failed run is released, and the next run asks for fresh
 // containers after the restart delay.
-type JobMaster struct {
-	cfg     JobMasterConfig
+type Machine struct {
+	cfg     MachineConfig
 	phase   Phase
 	run     int
 	workers []*workerSlot
@@ -50,8 +50,8 @@ type JobMaster struct {
 	stageEnd   []time.Time
 }
 
-// JobMasterConfig sets up a JobMaster.
-type JobMasterConfig struct {
+// MachineConfig sets up a Machine.
+type MachineConfig struct {
 	// Workers is the number of worker containers a run needs.
 	Workers int
 	// Restarts is how many times the job reruns after a failure, each after
@@ -139,7 +139,7 @@ const (
 	ActLaunch
 	// ActRelease: give Container back to YARN (which kills it if running).
 	ActRelease
-	// ActScheduleRestart: call JobMaster.RestartDue after Delay.
+	// ActScheduleRestart: call Machine.RestartDue after Delay.
 	ActScheduleRestart
 	// ActFinish: unregister from the RM with Status and Diagnostics; the
 	// application is over.
@@ -153,7 +153,7 @@ const (
 	ActStartStage
 )
 
-// Action is one thing the AM must do for the JobMaster.
+// Action is one thing the AM must do for the Machine.
 type Action struct {
 	Kind        ActionKind
 	Count       int
@@ -188,18 +188,18 @@ func (a Action) String() string {
 	return fmt.Sprintf("action(%d)", a.Kind)
 }
 
-// NewJobMaster returns the state machine of a job whose runs need
+// NewMachine returns the state machine of a job whose runs need
 // cfg.Workers workers. Call Start to begin.
-func NewJobMaster(cfg JobMasterConfig) *JobMaster {
-	return &JobMaster{cfg: cfg, byContainer: map[string]*workerSlot{}, retired: map[string]bool{}}
+func NewMachine(cfg MachineConfig) *Machine {
+	return &Machine{cfg: cfg, byContainer: map[string]*workerSlot{}, retired: map[string]bool{}}
 }
 
 // Start begins the first run: it asks for every worker's container.
-func (m *JobMaster) Start() []Action {
+func (m *Machine) Start() []Action {
 	return m.beginRun()
 }
 
-func (m *JobMaster) beginRun() []Action {
+func (m *Machine) beginRun() []Action {
 	m.phase = PhaseRunning
 	m.workers = make([]*workerSlot, m.cfg.Workers)
 	for i := range m.workers {
@@ -213,11 +213,11 @@ func (m *JobMaster) beginRun() []Action {
 	return m.ask(nil)
 }
 
-func (m *JobMaster) numStages() int { return max(1, m.cfg.Stages) }
+func (m *Machine) numStages() int { return max(1, m.cfg.Stages) }
 
 // ask sets the outstanding ask to the number of workers still without a
 // container, if it changed.
-func (m *JobMaster) ask(acts []Action) []Action {
+func (m *Machine) ask(acts []Action) []Action {
 	want := 0
 	if m.phase == PhaseRunning {
 		for _, w := range m.workers {
@@ -235,7 +235,7 @@ func (m *JobMaster) ask(acts []Action) []Action {
 
 // ContainerAllocated gives a new container to the first worker without one;
 // a container nobody needs is released.
-func (m *JobMaster) ContainerAllocated(container, node string, now time.Time) []Action {
+func (m *Machine) ContainerAllocated(container, node string, now time.Time) []Action {
 	if m.phase == PhaseRunning {
 		for _, w := range m.workers {
 			if w.state == WorkerWanted {
@@ -253,7 +253,7 @@ func (m *JobMaster) ContainerAllocated(container, node string, now time.Time) []
 }
 
 // LaunchFailed reports that the NodeManager refused to start a container.
-func (m *JobMaster) LaunchFailed(container, reason string) []Action {
+func (m *Machine) LaunchFailed(container, reason string) []Action {
 	w, ok := m.byContainer[container]
 	if !ok {
 		return nil
@@ -263,7 +263,7 @@ func (m *JobMaster) LaunchFailed(container, reason string) []Action {
 
 // ContainerCompleted reports that YARN saw a container end. A worker that
 // had not finished is lost.
-func (m *JobMaster) ContainerCompleted(container string, exitStatus int32, diagnostics string) []Action {
+func (m *Machine) ContainerCompleted(container string, exitStatus int32, diagnostics string) []Action {
 	if m.retired[container] {
 		delete(m.retired, container)
 		return nil
@@ -293,7 +293,7 @@ type Registration struct {
 // at address, or refuses a container that is not one of the current run's.
 // The registration of the run's last worker deploys the run (ActDeploy); a
 // repeated registration changes nothing.
-func (m *JobMaster) Register(container, address string, now time.Time) (Registration, []Action, error) {
+func (m *Machine) Register(container, address string, now time.Time) (Registration, []Action, error) {
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return Registration{}, nil, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
@@ -323,7 +323,7 @@ func (m *JobMaster) Register(container, address string, now time.Time) (Registra
 // the next stage starts (ActStartStage). A report for a stage that is not
 // running is refused: the worker is ahead of the AM or of another run.
 // The last stage ends with WorkerFinished instead.
-func (m *JobMaster) StageFinished(container string, stage int, now time.Time) ([]Action, error) {
+func (m *Machine) StageFinished(container string, stage int, now time.Time) ([]Action, error) {
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return nil, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
@@ -349,7 +349,7 @@ func (m *JobMaster) StageFinished(container string, stage int, now time.Time) ([
 
 // Heartbeat records a sign of life; a non-empty answer tells the worker to
 // stop (it is not part of the current run).
-func (m *JobMaster) Heartbeat(container string, now time.Time) (stop string) {
+func (m *Machine) Heartbeat(container string, now time.Time) (stop string) {
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return fmt.Sprintf("container %s is no longer a worker of this job (job %s, run %d)", container, strings.ToLower(m.phase.String()), m.run)
@@ -360,7 +360,7 @@ func (m *JobMaster) Heartbeat(container string, now time.Time) (stop string) {
 
 // WorkerFinished records that a worker's subtasks all ended; when every
 // worker has, the job succeeded.
-func (m *JobMaster) WorkerFinished(container string, now time.Time) []Action {
+func (m *Machine) WorkerFinished(container string, now time.Time) []Action {
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return nil
@@ -383,7 +383,7 @@ func (m *JobMaster) WorkerFinished(container string, now time.Time) []Action {
 }
 
 // WorkerFailed records a worker's report that its share of the job failed.
-func (m *JobMaster) WorkerFailed(container, errText string) []Action {
+func (m *Machine) WorkerFailed(container, errText string) []Action {
 	w, ok := m.byContainer[container]
 	if !ok {
 		return nil
@@ -393,7 +393,7 @@ func (m *JobMaster) WorkerFailed(container, errText string) []Action {
 
 // Tick checks the timeouts: a launched worker that never registered, or a
 // registered one that stopped heartbeating, is lost.
-func (m *JobMaster) Tick(now time.Time) []Action {
+func (m *Machine) Tick(now time.Time) []Action {
 	if m.phase != PhaseRunning {
 		return nil
 	}
@@ -410,7 +410,7 @@ func (m *JobMaster) Tick(now time.Time) []Action {
 
 // fail ends the current run: with restarts left, it releases the run's
 // containers and schedules the next run; otherwise the job failed.
-func (m *JobMaster) fail(cause string) []Action {
+func (m *Machine) fail(cause string) []Action {
 	if m.phase != PhaseRunning {
 		return nil
 	}
@@ -437,7 +437,7 @@ func (m *JobMaster) fail(cause string) []Action {
 }
 
 // RestartDue starts the next run after a restart delay.
-func (m *JobMaster) RestartDue() []Action {
+func (m *Machine) RestartDue() []Action {
 	if m.phase != PhaseRestarting {
 		return nil
 	}
@@ -447,7 +447,7 @@ func (m *JobMaster) RestartDue() []Action {
 
 // Kill ends the job without a final report of its own: the RM killed the
 // application or told the AM to shut down.
-func (m *JobMaster) Kill() {
+func (m *Machine) Kill() {
 	if !m.phase.Final() {
 		m.phase = PhaseKilled
 	}
@@ -455,12 +455,12 @@ func (m *JobMaster) Kill() {
 
 // Fail ends the job for a reason outside the workers (the AM itself could
 // not go on), with no restart.
-func (m *JobMaster) Fail(cause string) []Action {
+func (m *Machine) Fail(cause string) []Action {
 	m.cfg.Restarts = m.restartsUsed
 	return m.fail(cause)
 }
 
-func (m *JobMaster) countIn(states ...WorkerState) int {
+func (m *Machine) countIn(states ...WorkerState) int {
 	n := 0
 	for _, w := range m.workers {
 		for _, s := range states {
@@ -473,20 +473,20 @@ func (m *JobMaster) countIn(states ...WorkerState) int {
 }
 
 // Phase is where the job stands.
-func (m *JobMaster) Phase() Phase { return m.phase }
+func (m *Machine) Phase() Phase { return m.phase }
 
 // Run counts the job's runs from 0.
-func (m *JobMaster) Run() int { return m.run }
+func (m *Machine) Run() int { return m.run }
 
 // Restarts is the number of restarts so far.
-func (m *JobMaster) Restarts() int { return m.restartsUsed }
+func (m *Machine) Restarts() int { return m.restartsUsed }
 
 // LastFailure is the cause of the latest failed run, or "".
-func (m *JobMaster) LastFailure() string { return m.lastFailure }
+func (m *Machine) LastFailure() string { return m.lastFailure }
 
 // AllRunningAt is when every worker of the current run had registered and
 // the run was deployed (zero until then).
-func (m *JobMaster) AllRunningAt() time.Time { return m.allRunning }
+func (m *Machine) AllRunningAt() time.Time { return m.allRunning }
 
 // StageInfo describes one stage of the current run.
 type StageInfo struct {
@@ -499,7 +499,7 @@ type StageInfo struct {
 }
 
 // Stages lists the current run's stages; a run deployed all at once has one.
-func (m *JobMaster) Stages() []StageInfo {
+func (m *Machine) Stages() []StageInfo {
 	out := make([]StageInfo, len(m.stageStart))
 	for i := range out {
 		st := "WAITING"
@@ -525,7 +525,7 @@ type WorkerInfo struct {
 }
 
 // Workers lists the current run's workers by index.
-func (m *JobMaster) Workers() []WorkerInfo {
+func (m *Machine) Workers() []WorkerInfo {
 	out := make([]WorkerInfo, len(m.workers))
 	for i, w := range m.workers {
 		out[i] = WorkerInfo{Index: w.index, State: w.state.String(), Container: w.container, Node: w.node, Address: w.address}
@@ -534,7 +534,7 @@ func (m *JobMaster) Workers() []WorkerInfo {
 }
 
 // Progress is the fraction of the current run's workers that finished.
-func (m *JobMaster) Progress() float32 {
+func (m *Machine) Progress() float32 {
 	if m.phase == PhaseSucceeded {
 		return 1
 	}

@@ -1,4 +1,4 @@
-package am
+package jobmaster
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/yarn/proto/yarnpb"
 	"github.com/loom-yarn/loom/yarn/security"
 )
@@ -27,8 +28,8 @@ type WorkerLaunch struct {
 // client recorded, or the NodeManager refuses them), the secret and the AM's
 // address in the environment, and creds (the AM's container credentials;
 // the AMRMToken is stripped: it would let a worker act as the AM).
-func NewWorkerLaunch(spec *JobSpec, secret, amAddress string, creds *security.Credentials) (*WorkerLaunch, error) {
-	l := &WorkerLaunch{env: map[string]string{EnvSecret: secret, EnvAMAddress: amAddress}}
+func NewWorkerLaunch(spec *deploy.JobSpec, secret, amAddress string, creds *security.Credentials) (*WorkerLaunch, error) {
+	l := &WorkerLaunch{env: map[string]string{deploy.EnvSecret: secret, deploy.EnvAMAddress: amAddress}}
 	if spec.User != "" {
 		l.env["HADOOP_USER_NAME"] = spec.User
 	}
@@ -71,9 +72,9 @@ func (l *WorkerLaunch) Context(index int) *yarnpb.ContainerLaunchContextProto {
 	ctx := &yarnpb.ContainerLaunchContextProto{
 		LocalResources: l.resources,
 		Tokens:         l.tokens,
-		Command:        []string{WorkerCommand()},
+		Command:        []string{deploy.WorkerCommand()},
 	}
-	env := map[string]string{EnvWorkerID: strconv.Itoa(index)}
+	env := map[string]string{deploy.EnvWorkerID: strconv.Itoa(index)}
 	for k, v := range l.env {
 		env[k] = v
 	}

@@ -1,4 +1,4 @@
-package am
+package jobmaster
 
 import (
 	"encoding/json"
@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/am/proto/controlpb"
+	"github.com/loom-yarn/loom/deploy/controlpb"
 )
 
 // TestStatusBackpressure: a heartbeat's backpressure reaches /status as a

@@ -1,4 +1,4 @@
-package am
+package jobmaster
 
 import (
 	"context"
@@ -7,14 +7,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/loom-yarn/loom/am/proto/controlpb"
+	"github.com/loom-yarn/loom/deploy/controlpb"
 )
 
 // controlService answers the workers' control calls by running them on the
-// master's loop. The secret was checked by NewControlServer.
+// job master's loop. The secret was checked by NewControlServer.
 type controlService struct {
 	controlpb.UnimplementedControlServer
-	m *master
+	m *Master
 }
 
 // Register admits a worker and holds its answer until every worker of its
@@ -32,7 +32,7 @@ func (c *controlService) Register(ctx context.Context, req *controlpb.RegisterRe
 		}
 		reg, d = r, m.deployment(r.Run)
 		m.log.Printf("worker %d registered from %s (container %s, partition server %s): %d subtasks",
-			r.Worker, req.GetHost(), req.GetContainerId(), req.GetShuffleAddress(), len(m.job.Plan.Subtasks[r.Worker]))
+			r.Worker, req.GetHost(), req.GetContainerId(), req.GetShuffleAddress(), len(m.job.Plan.Subtasks(r.Worker)))
 		m.do(acts)
 	})
 	if err != nil {
@@ -46,8 +46,8 @@ func (c *controlService) Register(ctx context.Context, req *controlpb.RegisterRe
 		return nil, err
 	}
 	out := &controlpb.Assignment{Worker: int32(reg.Worker), Run: int32(reg.Run), HeartbeatIntervalMs: m.opts.HeartbeatInterval.Milliseconds(),
-		ShuffleAddresses: d.addrs}
-	for _, s := range m.job.Plan.Subtasks[reg.Worker] {
+		ShuffleAddresses: d.addrs, RestoreFrom: d.restoreFrom}
+	for _, s := range m.job.Plan.Subtasks(reg.Worker) {
 		out.Subtasks = append(out.Subtasks, &controlpb.Subtask{Chain: s.Chain, Index: int32(s.Index)})
 	}
 	return out, nil
@@ -123,7 +123,7 @@ func (c *controlService) Failed(ctx context.Context, req *controlpb.FailedReques
 
 // await holds an RPC until deployment d opens (all workers of a run
 // registered, or a stage may start), the AM stops, or the caller gives up.
-func (m *master) await(ctx context.Context, d *deployment) error {
+func (m *Master) await(ctx context.Context, d *deployment) error {
 	select {
 	case <-d.done:
 	case <-ctx.Done():
