@@ -58,7 +58,13 @@ type driver struct {
 	acks     chan ackMsg
 	finished chan checkpoint.TaskID
 	mail     map[checkpoint.TaskID]chan runtime.Mail
-	trigger  map[int64]time.Time
+	// outbox holds mail a task's full mailbox could not take yet, in
+	// order: control mail is never dropped, and the driver never blocks on
+	// a task (one held up by backpressure serves its mailbox only between
+	// batches). It is delivered as the task makes room; a finished task's
+	// is dropped, since it reads no more mail.
+	outbox  map[checkpoint.TaskID][]runtime.Mail
+	trigger map[int64]time.Time
 }
 
 // init creates the coordinator, continuing the ids of checkpoints already in storage.
@@ -85,6 +91,7 @@ func (d *driver) init(restored *checkpoint.Metadata) error {
 		cfg.Timeout = 10 * time.Minute
 	}
 	d.mail = map[checkpoint.TaskID]chan runtime.Mail{}
+	d.outbox = map[checkpoint.TaskID][]runtime.Mail{}
 	d.trigger = map[int64]time.Time{}
 	for _, t := range d.x.tasks {
 		cfg.Tasks = append(cfg.Tasks, t.id)
@@ -100,9 +107,19 @@ func (d *driver) init(restored *checkpoint.Metadata) error {
 func (d *driver) run(ctx context.Context) {
 	tick := time.NewTicker(min(d.x.opts.CheckpointInterval/4+time.Millisecond, 100*time.Millisecond))
 	defer tick.Stop()
+	// retry delivers held-back mail soon after a mailbox was full.
+	retry := time.NewTicker(time.Millisecond)
+	defer retry.Stop()
 	for {
+		var retryC <-chan time.Time
+		if len(d.outbox) > 0 {
+			retryC = retry.C
+		}
 		select {
+		case <-retryC:
+			d.flush()
 		case now := <-tick.C:
+			d.flush()
 			d.apply(d.coord.Tick(now))
 		case a := <-d.acks:
 			if a.decline != "" {
@@ -111,6 +128,7 @@ func (d *driver) run(ctx context.Context) {
 				d.apply(d.coord.Ack(a.id, a.task, a.snap))
 			}
 		case t := <-d.finished:
+			d.forget(t)
 			d.apply(d.coord.TaskFinished(t))
 		case <-ctx.Done():
 			return
@@ -118,11 +136,47 @@ func (d *driver) run(ctx context.Context) {
 	}
 }
 
+// send delivers m to task id's mailbox, or queues it behind the mail
+// already waiting for that task.
 func (d *driver) send(id checkpoint.TaskID, m runtime.Mail) {
-	// A task that already ended no longer reads its mailbox: never block on it.
-	select {
-	case d.mail[id] <- m:
-	default:
+	mb, ok := d.mail[id]
+	if !ok {
+		return // finished: it reads no more mail
+	}
+	if len(d.outbox[id]) == 0 {
+		select {
+		case mb <- m:
+			return
+		default:
+		}
+	}
+	d.outbox[id] = append(d.outbox[id], m)
+}
+
+// forget drops the mailbox of a finished task, which reads no more mail,
+// and what waited for it.
+func (d *driver) forget(id checkpoint.TaskID) {
+	delete(d.outbox, id)
+	delete(d.mail, id)
+}
+
+// flush delivers held-back mail while the mailboxes take it.
+func (d *driver) flush() {
+	for id, q := range d.outbox {
+		n := 0
+	deliver:
+		for ; n < len(q); n++ {
+			select {
+			case d.mail[id] <- q[n]:
+			default:
+				break deliver
+			}
+		}
+		if n == len(q) {
+			delete(d.outbox, id)
+		} else {
+			d.outbox[id] = q[n:]
+		}
 	}
 }
 

@@ -91,6 +91,8 @@ type Execution struct {
 	done     chan struct{}
 	err      error
 	restored *checkpoint.Metadata
+	// stateRoot holds the LSM state of this execution's subtasks.
+	stateRoot *stateRoot
 
 	completed atomic.Int64
 	sourceOps []*runtime.OperatorMetrics
@@ -199,18 +201,26 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 
 	runCtx, cancel := context.WithCancel(ctx)
 	drv := &driver{x: x, storage: storage, acks: make(chan ackMsg, 64), finished: make(chan checkpoint.TaskID, 64)}
-	if err := x.build(runCtx, md, mdDir, drv); err != nil {
+	// abandon releases what a Start that fails built: every backend (a
+	// task that never runs does not close its own) and the state directory.
+	abandon := func() {
 		cancel()
 		for _, t := range x.tasks {
 			if t.task.Backend != nil {
 				t.task.Backend.Close()
 			}
 		}
+		if x.stateRoot != nil {
+			x.stateRoot.Close()
+		}
+	}
+	if err := x.build(runCtx, md, mdDir, drv); err != nil {
+		abandon()
 		return nil, err
 	}
 	if storage != nil {
 		if err := drv.init(md); err != nil {
-			cancel()
+			abandon()
 			return nil, err
 		}
 	}
@@ -250,6 +260,12 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 		}
 		cancel()
 		<-driverDone
+		// Every task closed its backend when it ended.
+		if x.stateRoot != nil {
+			if err := x.stateRoot.Close(); err != nil && x.err == nil {
+				x.err = fmt.Errorf("remove the job's state directory: %w", err)
+			}
+		}
 		close(x.done)
 	}()
 	return x, nil
@@ -369,7 +385,7 @@ func (x *Execution) remoteSender(e *graph.Edge, ep *scheduler.EdgePlan, producer
 
 // buildTask makes subtask i of chain c (cp in the plan).
 func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler.ChainPlan, i int, gates [][]*network.Gate,
-	md *checkpoint.Metadata, mdDir string, drv *driver) (*taskRun, error) {
+	md *checkpoint.Metadata, mdDir string, drv *driver) (_ *taskRun, err error) {
 	g, plan := x.g, x.opts.Plan
 	maxP := cp.MaxParallelism
 	kgs := state.RangeForSubtask(maxP, c.Parallelism, i)
@@ -401,17 +417,27 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 			}
 		}
 	}
+	// A task that fails to build never runs, so never closes its backend.
+	defer func() {
+		if err != nil && t.Backend != nil {
+			t.Backend.Close()
+		}
+	}()
 	if c.Keyed {
-		var err error
 		switch x.opts.StateBackend {
 		case "", "heap":
 			t.Backend = state.NewHeap(kgs, maxP)
 		case "lsm":
-			dir := x.opts.StateDir
-			if dir == "" {
-				dir = os.TempDir()
+			if x.stateRoot == nil {
+				base := x.opts.StateDir
+				if base == "" {
+					base = os.TempDir()
+				}
+				if x.stateRoot, err = openStateRoot(base, g.Name); err != nil {
+					return nil, fmt.Errorf("task %s subtask %d: %w", c.Name, i, err)
+				}
 			}
-			dir = filepath.Join(dir, fmt.Sprintf("loom-state-%s-%d", g.Name, os.Getpid()), fmt.Sprintf("%s-%d", c.ID, i))
+			dir := x.stateRoot.Dir(c.ID, i)
 			t.Backend, err = state.NewLSM(dir, kgs, maxP)
 			if err != nil {
 				return nil, fmt.Errorf("task %s subtask %d: open LSM state in %s: %w", c.Name, i, dir, err)

@@ -151,3 +151,40 @@ func TestSubsetRunsItsShare(t *testing.T) {
 		t.Fatalf("%d lines, want 1000", len(got))
 	}
 }
+
+// TestFailedStartLeavesNoState: a Start that fails after its LSM backends
+// were opened (here: the checkpoint directory is a file) closes them and
+// removes the execution's state directory.
+func TestFailedStartLeavesNoState(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.txt")
+	if err := os.WriteFile(in, []byte("a b a\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := stream.NewEnv("wc")
+	env.SetParallelism(2)
+	lines := stream.FromSource(env, "read", file.Text(in), nil)
+	counts := stream.Aggregate(stream.KeyBy(stream.FlatMap(lines, "split", splitWords), identity), "count", stream.Count[string](), nil)
+	counts.SinkTo("write", file.Sink(filepath.Join(dir, "out"), formatKV))
+	g, err := env.Graph()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck := filepath.Join(dir, "ck")
+	if err := os.MkdirAll(ck, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ck, "wc"), []byte("not a directory"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stateDir := filepath.Join(dir, "state")
+	_, err = engine.Start(context.Background(), g, engine.Options{StateBackend: "lsm", StateDir: stateDir,
+		CheckpointDir: ck, CheckpointInterval: time.Second})
+	if err == nil {
+		t.Fatal("Start with a checkpoint directory that is a file succeeded")
+	}
+	ents, _ := os.ReadDir(stateDir)
+	for _, e := range ents {
+		t.Errorf("state left behind after a failed Start: %s", e.Name())
+	}
+}
