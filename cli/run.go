@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -163,8 +164,10 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	if err != nil {
 		return err
 	}
-	// The collector and the status line read whichever run is current.
+	// The collector and the status line read whichever run is current;
+	// the stages of a run stage by stage are summed in the status.
 	var current atomic.Pointer[engine.Execution]
+	var stages stageProgress
 	taskMetrics := func() []*runtime.TaskMetrics {
 		if x := current.Load(); x != nil {
 			return x.TaskMetrics()
@@ -187,13 +190,7 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	go func() {
 		defer close(lineDone)
 		f, ok := stderr.(*os.File)
-		progress := func() runtime.Progress {
-			if x := current.Load(); x != nil {
-				return x.Progress()
-			}
-			return runtime.Progress{Watermark: runtime.NoTimestamp}
-		}
-		(&status.Line{Out: stderr, Interval: 500 * time.Millisecond, Progress: progress, Terminal: ok && status.IsTerminal(f)}).Run(lineCtx)
+		(&status.Line{Out: stderr, Interval: 500 * time.Millisecond, Progress: stages.progress, Terminal: ok && status.IsTerminal(f)}).Run(lineCtx)
 	}()
 	// loom run is a mini cluster: the job master and a worker in this
 	// process, the same code as on YARN.
@@ -205,6 +202,7 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 		},
 		Started: func(x *engine.Execution) {
 			current.Store(x)
+			stages.started(x)
 			if md := x.Restored(); md != nil {
 				fmt.Fprintf(stderr, "restored job %s from checkpoint %d (%s)\n", g.Name, md.ID, md.Timestamp.Format(time.RFC3339))
 			}
@@ -223,8 +221,8 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	stopLine()
 	<-lineDone
 	// The error itself is printed once, by the caller.
-	if x := current.Load(); x != nil {
-		status.Summary(stderr, x.Progress(), nil)
+	if current.Load() != nil {
+		status.Summary(stderr, stages.progress(), nil)
 	}
 	if n := bad.Skipped(); n > 0 {
 		fmt.Fprintf(stderr, "skipped bad records: %d\n", n)
@@ -233,6 +231,41 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 		return errors.New("job cancelled")
 	}
 	return err
+}
+
+// stageProgress sums the progress of the executions of one run: the
+// stages of a bounded job run stage by stage (a restart starts anew).
+type stageProgress struct {
+	mu    sync.Mutex
+	execs []*engine.Execution
+	start time.Time
+}
+
+func (s *stageProgress) started(x *engine.Execution) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if x.Restored() != nil || len(s.execs) == 0 || x.Stage() == 0 {
+		s.execs, s.start = nil, time.Now()
+	}
+	s.execs = append(s.execs, x)
+}
+
+func (s *stageProgress) progress() runtime.Progress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := runtime.Progress{Watermark: runtime.NoTimestamp}
+	for i, x := range s.execs {
+		xp := x.Progress()
+		p.RecordsIn += xp.RecordsIn
+		p.CompletedCheckpoints += xp.CompletedCheckpoints
+		if i == len(s.execs)-1 {
+			p.RecordsOut, p.Watermark, p.RunningTasks, p.TotalTasks = xp.RecordsOut, xp.Watermark, xp.RunningTasks, xp.TotalTasks
+		}
+	}
+	if len(s.execs) > 0 {
+		p.Elapsed = time.Since(s.start)
+	}
+	return p
 }
 
 // jobSpec is the part of a job spec that comes from the job, its flags and

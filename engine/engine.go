@@ -107,6 +107,9 @@ type taskRun struct {
 	source bool
 }
 
+// Stage is the stage of the plan this execution runs.
+func (x *Execution) Stage() int { return x.opts.Stage }
+
 // Restored is the checkpoint the job restarted from, or nil.
 func (x *Execution) Restored() *checkpoint.Metadata { return x.restored }
 
