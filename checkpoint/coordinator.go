@@ -17,6 +17,10 @@
 // atomically: a directory without _metadata is an incomplete checkpoint and is
 // never restored. Restore reads the entries of any key-group range back from
 // the files of all subtasks, so a job can restart at another parallelism.
+// Storage works on any vfs.FS: a local directory (NewLocalStorage), any URI
+// a file system is registered for, such as hdfs:// (OpenStorage, Load), or
+// the strict in-memory file system on which its tests crash a checkpoint at
+// every step.
 package checkpoint
 
 import (

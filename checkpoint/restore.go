@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"path/filepath"
 	"slices"
 
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // Restore reads back the state of one subtask from a checkpoint. Operator
@@ -17,7 +17,7 @@ import (
 // restoring subtask's, so a job may restart at another parallelism. A Restore
 // is used from one goroutine; Close releases its files.
 type Restore struct {
-	fs      FS
+	fs      vfs.FS
 	dir     string
 	id      int64
 	task    string
@@ -36,15 +36,21 @@ type restoreChunk struct {
 }
 
 // OpenRestore opens the state of subtask of task, owning key groups kgs, in
-// the local checkpoint dir described by md (both as returned by Load).
+// the checkpoint dir described by md (both as returned by Load: dir may be a
+// local path or a URI).
 func OpenRestore(dir string, md *Metadata, task string, subtask int, kgs state.KeyGroupRange) (*Restore, error) {
-	return OpenRestoreFS(LocalFS{}, filepath.ToSlash(dir), md, task, subtask, kgs)
+	fsys, inner, _, err := resolve(dir)
+	if err != nil {
+		return nil, fmt.Errorf("restore %s/%d from checkpoint %d: %w", task, subtask, md.ID, err)
+	}
+	return OpenRestoreFS(fsys, inner, md, task, subtask, kgs)
 }
 
-// OpenRestoreFS is OpenRestore on any FS. It reads and verifies the indexes of
+// OpenRestoreFS is OpenRestore on a given file system, dir being a path
+// inside it (as returned by LoadFS). It reads and verifies the indexes of
 // the files it needs and the subtask's operator state; keyed entries are read
 // on demand by Keyed.
-func OpenRestoreFS(fsys FS, dir string, md *Metadata, task string, subtask int, kgs state.KeyGroupRange) (*Restore, error) {
+func OpenRestoreFS(fsys vfs.FS, dir string, md *Metadata, task string, subtask int, kgs state.KeyGroupRange) (*Restore, error) {
 	r := &Restore{fs: fsys, dir: dir, id: md.ID, task: task, subtask: subtask, kgs: kgs, ops: make(map[string][]byte)}
 	var keyed []TaskSnapshot // files of the task with keyed state
 	var own *TaskSnapshot

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // MetadataVersion is the version of the _metadata format this loom writes
@@ -51,24 +52,65 @@ type Metadata struct {
 // Storage keeps checkpoints under a root directory: <root>/chk-<id>/ holds
 // the task files of checkpoint id and, once complete, its _metadata. Its
 // methods may be called from several goroutines (each TaskWriter from one).
+//
+// A checkpoint is committed by WriteMetadata: every task file is synced and
+// renamed into place by its TaskWriter, then the directory is synced, then
+// _metadata is written under a temporary name, synced, renamed into place and
+// the directory synced again. A crash at any point leaves either the previous
+// complete checkpoint or the new one, never a _metadata naming files that are
+// not durable.
 type Storage struct {
-	fs   FS
-	root string
+	fs     vfs.FS
+	root   string // inside fs
+	prefix string // vfs.Prefix of the URI the storage was opened with
 }
 
-// NewStorage returns storage on fsys under root (slash-separated).
-func NewStorage(fsys FS, root string) *Storage {
+// NewStorage returns storage on fsys under root (slash-separated, a path
+// inside fsys). Tests pass a strict in-memory file system.
+func NewStorage(fsys vfs.FS, root string) *Storage {
 	return &Storage{fs: fsys, root: path.Clean(root)}
 }
 
 // NewLocalStorage returns storage in the local directory root.
-func NewLocalStorage(root string) *Storage { return NewStorage(LocalFS{}, filepath.ToSlash(root)) }
+func NewLocalStorage(root string) *Storage { return NewStorage(vfs.Default, filepath.ToSlash(root)) }
 
-// Root is the directory holding the checkpoints.
-func (s *Storage) Root() string { return s.root }
+// OpenStorage returns storage under uri: a local path, a file:// URI, or a
+// URI of a registered scheme such as hdfs://nn:8020/checkpoints/job (the
+// hdfs package registers it), so that checkpoints survive the loss of a
+// machine.
+func OpenStorage(uri string) (*Storage, error) {
+	fsys, root, prefix, err := resolve(uri)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint storage: %w", err)
+	}
+	s := NewStorage(fsys, root)
+	s.prefix = prefix
+	return s, nil
+}
 
-// Dir is the directory of checkpoint id.
-func (s *Storage) Dir(id int64) string { return path.Join(s.root, dirName(id)) }
+// resolve turns a path or URI into a file system, the path inside it and the
+// prefix that turns such paths back into URIs of the same form.
+func resolve(uri string) (fsys vfs.FS, p, prefix string, err error) {
+	fsys, p, err = vfs.Resolve(uri)
+	if err != nil {
+		return nil, "", "", err
+	}
+	prefix = vfs.Prefix(uri)
+	if prefix == "" {
+		p = filepath.ToSlash(p)
+	}
+	return fsys, p, prefix, nil
+}
+
+// Root is the directory holding the checkpoints, in the form the storage
+// was opened with (a URI if it was opened with one).
+func (s *Storage) Root() string { return s.prefix + s.root }
+
+// Dir is the directory of checkpoint id, in the form of Root.
+func (s *Storage) Dir(id int64) string { return s.prefix + s.dir(id) }
+
+// dir is the directory of checkpoint id inside the file system.
+func (s *Storage) dir(id int64) string { return path.Join(s.root, dirName(id)) }
 
 func dirName(id int64) string { return "chk-" + strconv.FormatInt(id, 10) }
 
@@ -88,7 +130,7 @@ func parseDirName(name string) (int64, bool) {
 // NewTaskWriter starts the file of one subtask in checkpoint id. kgs is the
 // key-group range the subtask owns (empty for a task without keyed state).
 func (s *Storage) NewTaskWriter(id int64, task string, subtask, parallelism int, kgs state.KeyGroupRange) (*TaskWriter, error) {
-	return newTaskWriter(s.fs, s.Dir(id), id, task, subtask, parallelism, kgs)
+	return newTaskWriter(s.fs, s.dir(id), id, task, subtask, parallelism, kgs)
 }
 
 // taskFileName is "<task>-<subtask>.state". Task ids are made file-name safe;
@@ -110,9 +152,12 @@ func taskFileName(task string, subtask int) string {
 	return fmt.Sprintf("%s-%d.state", name, subtask)
 }
 
-// WriteMetadata completes checkpoint md.ID: it writes _metadata under a
-// temporary name, syncs it and renames it into place, so a checkpoint
-// directory either has complete metadata or none.
+// WriteMetadata completes checkpoint md.ID, the commit point of a
+// checkpoint. It syncs the checkpoint directory, so that the task files the
+// metadata lists are durable under their names, then writes _metadata under a
+// temporary name, syncs it, renames it into place and syncs the directory
+// again. A checkpoint directory thus either has complete metadata naming
+// durable files or none; on error, none is left behind.
 func (s *Storage) WriteMetadata(md Metadata) error {
 	if md.Version == 0 {
 		md.Version = MetadataVersion
@@ -124,9 +169,12 @@ func (s *Storage) WriteMetadata(md Metadata) error {
 	if err != nil {
 		return fmt.Errorf("write checkpoint %d metadata: %w", md.ID, err)
 	}
-	dir := s.Dir(md.ID)
+	dir := s.dir(md.ID)
 	if err := s.fs.MkdirAll(dir); err != nil {
 		return fmt.Errorf("write checkpoint %d metadata: %w", md.ID, err)
+	}
+	if err := s.fs.SyncDir(dir); err != nil {
+		return fmt.Errorf("write checkpoint %d metadata: make its task files durable: %w", md.ID, err)
 	}
 	tmp := path.Join(dir, "."+MetadataFile+".inprogress")
 	final := path.Join(dir, MetadataFile)
@@ -142,11 +190,17 @@ func (s *Storage) WriteMetadata(md Metadata) error {
 		err = cerr
 	}
 	if err == nil {
-		err = s.fs.Rename(tmp, final)
+		if err = s.fs.Rename(tmp, final); err == nil {
+			if err = s.fs.SyncDir(dir); err != nil {
+				// The rename may or may not survive a crash: take it back,
+				// so that the failed checkpoint does not look complete.
+				s.fs.Remove(final)
+			}
+		}
 	}
 	if err != nil {
 		s.fs.RemoveAll(tmp)
-		return fmt.Errorf("write checkpoint %d metadata %s: %w", md.ID, final, err)
+		return fmt.Errorf("write checkpoint %d metadata %s: %w", md.ID, s.prefix+final, err)
 	}
 	return nil
 }
@@ -178,9 +232,23 @@ func (md *Metadata) validate() error {
 	return nil
 }
 
-// Discard deletes checkpoint id's directory. A missing directory is no error.
+// Discard deletes checkpoint id's directory. A missing directory is no
+// error. It first removes _metadata and syncs the directory, so that a crash
+// in the middle of deleting the task files never leaves a checkpoint that
+// looks complete but lacks files; the rest of the directory, if a crash
+// brings it back, is an incomplete checkpoint that RemoveIncomplete deletes.
 func (s *Storage) Discard(id int64) error {
-	if err := s.fs.RemoveAll(s.Dir(id)); err != nil {
+	dir := s.dir(id)
+	err := s.fs.Remove(path.Join(dir, MetadataFile))
+	if err == nil {
+		err = s.fs.SyncDir(dir)
+	} else if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	if err == nil {
+		err = s.fs.RemoveAll(dir)
+	}
+	if err != nil {
 		return fmt.Errorf("discard checkpoint %d: %w", id, err)
 	}
 	return nil
@@ -209,20 +277,20 @@ func (s *Storage) RemoveIncomplete() error {
 	return nil
 }
 
-func listCheckpoints(fsys FS, root string) (complete, incomplete []int64, err error) {
-	names, err := fsys.ReadDir(root)
+func listCheckpoints(fsys vfs.FS, root string) (complete, incomplete []int64, err error) {
+	infos, err := fsys.ReadDir(root)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil, nil
 		}
 		return nil, nil, fmt.Errorf("list checkpoints in %s: %w", root, err)
 	}
-	for _, n := range names {
-		id, ok := parseDirName(n)
-		if !ok {
+	for _, fi := range infos {
+		id, ok := parseDirName(fi.Name())
+		if !ok || !fi.IsDir() {
 			continue
 		}
-		has, err := exists(fsys, path.Join(root, n, MetadataFile))
+		has, err := exists(fsys, path.Join(root, fi.Name(), MetadataFile))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -237,10 +305,9 @@ func listCheckpoints(fsys FS, root string) (complete, incomplete []int64, err er
 	return complete, incomplete, nil
 }
 
-func exists(fsys FS, p string) (bool, error) {
-	f, err := fsys.Open(p)
+func exists(fsys vfs.FS, p string) (bool, error) {
+	_, err := fsys.Stat(p)
 	if err == nil {
-		f.Close()
 		return true, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
@@ -249,28 +316,49 @@ func exists(fsys FS, p string) (bool, error) {
 	return false, fmt.Errorf("check %s: %w", p, err)
 }
 
-// Load finds the checkpoint to restore from the local path p: either a
-// chk-<id> directory, or a root holding several, in which case the complete
-// checkpoint with the highest id is chosen. It returns the metadata and the
-// checkpoint's directory.
-func Load(p string) (*Metadata, string, error) { return LoadFS(LocalFS{}, filepath.ToSlash(p)) }
+// Load finds the checkpoint to restore from p, a local path or a URI of a
+// registered scheme (hdfs://...): either a chk-<id> directory, or a root
+// holding several, in which case the complete checkpoint with the highest id
+// is chosen. It returns the metadata and the checkpoint's directory, in the
+// form p was given (pass it to OpenRestore).
+func Load(p string) (*Metadata, string, error) {
+	fsys, inner, prefix, err := resolve(p)
+	if err != nil {
+		return nil, "", fmt.Errorf("load checkpoint: %w", err)
+	}
+	md, dir, err := loadFS(fsys, inner, prefix)
+	if err != nil {
+		return nil, "", err
+	}
+	return md, prefix + dir, nil
+}
 
-// LoadFS is Load on any FS.
-func LoadFS(fsys FS, p string) (*Metadata, string, error) {
+// LoadFS is Load on a given file system, p being a path inside it. Besides
+// reading the metadata it checks that every task file it lists exists with
+// its recorded size, so that a damaged checkpoint is refused here, naming the
+// file, rather than when some task restores.
+func LoadFS(fsys vfs.FS, p string) (*Metadata, string, error) { return loadFS(fsys, p, "") }
+
+// loadFS is LoadFS naming paths with prefix (vfs.Prefix of what the user
+// gave) in messages, so that they can be passed back as they are.
+func loadFS(fsys vfs.FS, p, prefix string) (*Metadata, string, error) {
 	p = path.Clean(p)
 	if _, ok := parseDirName(path.Base(p)); ok {
-		md, err := readMetadata(fsys, p)
+		md, err := readMetadata(fsys, p, prefix)
 		if err != nil {
+			return nil, "", err
+		}
+		if err := checkTaskFiles(fsys, p, prefix, md); err != nil {
 			return nil, "", err
 		}
 		return md, p, nil
 	}
 	names, err := fsys.ReadDir(p)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", fmt.Errorf("checkpoint path %s does not exist", p)
+		return nil, "", fmt.Errorf("checkpoint path %s does not exist", prefix+p)
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("list checkpoints in %s: %w", p, err)
+		return nil, "", fmt.Errorf("list checkpoints in %s: %w", prefix+p, err)
 	}
 	complete, incomplete, err := listCheckpoints(fsys, p)
 	if err != nil {
@@ -288,43 +376,64 @@ func LoadFS(fsys FS, p string) (*Metadata, string, error) {
 			found += fmt.Sprintf(" among %d entries", len(names))
 		}
 		return nil, "", fmt.Errorf("%w in %s: found %s; pass a directory that holds chk-<id> directories with %s",
-			ErrNoCheckpoint, p, found, MetadataFile)
+			ErrNoCheckpoint, prefix+p, found, MetadataFile)
 	}
 	dir := path.Join(p, dirName(complete[len(complete)-1]))
-	md, err := readMetadata(fsys, dir)
+	md, err := readMetadata(fsys, dir, prefix)
 	if err != nil {
+		return nil, "", err
+	}
+	if err := checkTaskFiles(fsys, dir, prefix, md); err != nil {
+		if len(complete) > 1 {
+			err = fmt.Errorf("%w; to restore from the previous checkpoint, pass %s", err, prefix+path.Join(p, dirName(complete[len(complete)-2])))
+		}
 		return nil, "", err
 	}
 	return md, dir, nil
 }
 
-func readMetadata(fsys FS, dir string) (*Metadata, error) {
+// checkTaskFiles makes sure the task files md lists are all there, each of
+// the size the metadata recorded.
+func checkTaskFiles(fsys vfs.FS, dir, prefix string, md *Metadata) error {
+	for _, t := range md.Tasks {
+		p := path.Join(dir, t.File)
+		fi, err := fsys.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: checkpoint %d lists task file %s of %s/%d, which does not exist", ErrCorrupt, md.ID, prefix+p, t.Task, t.Subtask)
+		}
+		if err != nil {
+			return fmt.Errorf("check checkpoint %d task file: %w", md.ID, err)
+		}
+		if fi.Size() != t.Size {
+			return fmt.Errorf("%w: checkpoint %d task file %s has %d bytes, but the metadata recorded %d", ErrCorrupt, md.ID, prefix+p, fi.Size(), t.Size)
+		}
+	}
+	return nil
+}
+
+func readMetadata(fsys vfs.FS, dir, prefix string) (*Metadata, error) {
 	p := path.Join(dir, MetadataFile)
-	f, err := fsys.Open(p)
+	shown := prefix + p
+	b, err := vfs.ReadFile(fsys, p)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, derr := fsys.ReadDir(dir); errors.Is(derr, fs.ErrNotExist) {
-			return nil, fmt.Errorf("checkpoint directory %s does not exist", dir)
+			return nil, fmt.Errorf("checkpoint directory %s does not exist", prefix+dir)
 		}
 		return nil, fmt.Errorf("%w: %s has no %s, so the checkpoint never completed; pass its parent directory to restore the latest complete one",
-			ErrNoCheckpoint, dir, MetadataFile)
+			ErrNoCheckpoint, prefix+dir, MetadataFile)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open checkpoint metadata: %w", err)
-	}
-	defer f.Close()
-	b := make([]byte, f.Size())
-	if _, err := f.ReadAt(b, 0); err != nil {
-		return nil, fmt.Errorf("read checkpoint metadata %s: %w", p, err)
+		return nil, fmt.Errorf("read checkpoint metadata %s: %w", shown, err)
 	}
 	var md Metadata
 	if err := json.Unmarshal(b, &md); err != nil {
-		return nil, fmt.Errorf("%w: metadata %s: %v", ErrCorrupt, p, err)
+		return nil, fmt.Errorf("%w: metadata %s: %v", ErrCorrupt, shown, err)
 	}
 	if err := md.validate(); err != nil {
-		return nil, fmt.Errorf("%w: metadata %s: %v", ErrCorrupt, p, err)
+		return nil, fmt.Errorf("%w: metadata %s: %v", ErrCorrupt, shown, err)
 	}
 	if id, ok := parseDirName(path.Base(dir)); ok && id != md.ID {
-		return nil, fmt.Errorf("%w: metadata %s names checkpoint %d, not %d", ErrCorrupt, p, md.ID, id)
+		return nil, fmt.Errorf("%w: metadata %s names checkpoint %d, not %d", ErrCorrupt, shown, md.ID, id)
 	}
 	return &md, nil
 }

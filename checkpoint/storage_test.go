@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // keyGroupRange is the range subtask i of p owns out of maxPar key groups,
@@ -140,7 +141,7 @@ func TestTaskFileRoundTrip(t *testing.T) {
 				t.Fatalf("file on disk: %v, size %v, snapshot says %d", err, st, snap.Size)
 			}
 			if tc.big { // the case must exercise key groups split over several chunks
-				tf, err := openTaskFile(LocalFS{}, s.Dir(1)+"/"+snap.File)
+				tf, err := openTaskFile(vfs.Default, s.Dir(1)+"/"+snap.File)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -326,7 +327,7 @@ func corruptFixture(t *testing.T) (*Storage, *Metadata, string, *taskFile) {
 	}
 	md.Version = MetadataVersion
 	p := filepath.Join(s.Dir(1), snap.File)
-	tf, err := openTaskFile(LocalFS{}, filepath.ToSlash(p))
+	tf, err := openTaskFile(vfs.Default, filepath.ToSlash(p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,6 +601,27 @@ func TestLoad(t *testing.T) {
 			t.Fatalf("error %v, want ErrNoCheckpoint listing chk-4, chk-5", err)
 		}
 	})
+	t.Run("task file missing or of another size", func(t *testing.T) {
+		s := NewLocalStorage(t.TempDir())
+		writeCheckpoint(t, s, 3, true)
+		writeCheckpoint(t, s, 4, true)
+		f := filepath.Join(s.Dir(4), "map-0.state")
+		if err := os.Truncate(f, 7); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := Load(s.Root())
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), f+" has 7 bytes, but the metadata recorded") ||
+			!strings.Contains(err.Error(), "pass "+s.Dir(3)) {
+			t.Fatalf("error %v, want ErrCorrupt naming %s, both sizes and the previous checkpoint", err, f)
+		}
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = Load(s.Dir(4))
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), f+" of map/0, which does not exist") {
+			t.Fatalf("error %v, want ErrCorrupt naming the missing %s", err, f)
+		}
+	})
 	t.Run("metadata names another checkpoint", func(t *testing.T) {
 		s := NewLocalStorage(t.TempDir())
 		writeCheckpoint(t, s, 4, true)
@@ -663,58 +685,52 @@ func TestDiscardAndRemoveIncomplete(t *testing.T) {
 	}
 }
 
-// faultFS is LocalFS with one operation made to fail, for the error paths.
-type faultFS struct {
-	LocalFS
-	failRename, failSync bool
-}
-
-var errInjected = errors.New("injected fault")
-
-func (f faultFS) Rename(o, n string) error {
-	if f.failRename {
-		return errInjected
+// TestStorageByURI writes and restores a checkpoint through a URI of a
+// registered scheme, as checkpoints on hdfs:// are: Load hands the
+// checkpoint directory back as a URI that OpenRestore accepts, and messages
+// name paths as URIs.
+func TestStorageByURI(t *testing.T) {
+	mem := vfs.NewStrictMem()
+	vfs.Register("ckpt-test", func(authority string) (vfs.FS, error) {
+		if authority != "cluster:1" {
+			return nil, fmt.Errorf("unexpected authority %q", authority)
+		}
+		return mem, nil
+	})
+	const root = "ckpt-test://cluster:1/checkpoints/job"
+	s, err := OpenStorage(root)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return f.LocalFS.Rename(o, n)
-}
-
-func (f faultFS) Create(name string) (WritableFile, error) {
-	w, err := f.LocalFS.Create(name)
-	if err != nil || !f.failSync {
-		return w, err
+	if s.Root() != root || s.Dir(7) != root+"/chk-7" {
+		t.Fatalf("Root = %s, Dir(7) = %s", s.Root(), s.Dir(7))
 	}
-	return failSyncFile{w}, nil
-}
-
-type failSyncFile struct{ WritableFile }
-
-func (failSyncFile) Sync() error { return errInjected }
-
-func TestFailedWritesLeaveNothingBehind(t *testing.T) {
-	for _, fsys := range []faultFS{{failRename: true}, {failSync: true}} {
-		t.Run(fmt.Sprintf("rename fails %v, sync fails %v", fsys.failRename, fsys.failSync), func(t *testing.T) {
-			root := t.TempDir()
-			s := NewStorage(fsys, filepath.ToSlash(root))
-			w, err := s.NewTaskWriter(1, "map", 0, 1, state.KeyGroupRange{Start: 0, End: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := w.WriteEntry(state.Entry{KeyGroup: 0, State: "s"}); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := w.Close(); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "map-0.state") {
-				t.Fatalf("Close error = %v, want the injected fault naming the file", err)
-			}
-			if err := s.WriteMetadata(Metadata{ID: 1}); !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "checkpoint 1 metadata") {
-				t.Fatalf("WriteMetadata error = %v, want the injected fault", err)
-			}
-			names, err := os.ReadDir(filepath.Join(root, "chk-1"))
-			if err != nil || len(names) != 0 {
-				t.Fatalf("after failed writes chk-1 holds %v (%v), want nothing", names, err)
-			}
-			if _, _, err := Load(root); !errors.Is(err, ErrNoCheckpoint) {
-				t.Fatalf("Load after failed writes: %v, want ErrNoCheckpoint", err)
-			}
-		})
+	writeCheckpoint(t, s, 7, true)
+	if _, err := mem.Stat("/checkpoints/job/chk-7/" + MetadataFile); err != nil {
+		t.Fatalf("metadata not on the registered file system: %v", err)
+	}
+	md, dir, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.ID != 7 || dir != root+"/chk-7" {
+		t.Fatalf("Load = checkpoint %d in %s", md.ID, dir)
+	}
+	r, err := OpenRestore(dir, md, "map", 0, state.KeyGroupRange{Start: 0, End: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if es := readAll(t, r.Keyed()); len(es) != 1 || string(es[0].Key) != "7" {
+		t.Fatalf("restored %v", es)
+	}
+	r.Close()
+	if err := mem.Remove("/checkpoints/job/chk-7/map-0.state"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Load(root); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), root+"/chk-7/map-0.state") {
+		t.Fatalf("Load with a task file missing: %v, want ErrCorrupt naming it as a URI", err)
+	}
+	if _, err := OpenStorage("nope-scheme://x/y"); err == nil || !strings.Contains(err.Error(), `scheme "nope-scheme"`) {
+		t.Fatalf("OpenStorage of an unknown scheme: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path"
 
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // A task file holds one subtask's snapshot for one checkpoint:
@@ -64,7 +65,7 @@ type chunkRef struct {
 // its final name only when Close succeeds; Abort removes it. A TaskWriter is
 // used from one goroutine.
 type TaskWriter struct {
-	fs          FS
+	fs          vfs.FS
 	dir         string
 	name        string // final name, relative to dir
 	tmp         string // full temporary path
@@ -74,7 +75,7 @@ type TaskWriter struct {
 	kgs         state.KeyGroupRange
 	id          int64
 
-	f   WritableFile
+	f   vfs.File
 	w   *bufio.Writer
 	off int64
 	err error // first write error; the writer is unusable after it
@@ -99,7 +100,7 @@ type TaskWriter struct {
 
 var _ state.SnapshotWriter = (*TaskWriter)(nil)
 
-func newTaskWriter(fsys FS, dir string, id int64, task string, subtask, parallelism int, kgs state.KeyGroupRange) (*TaskWriter, error) {
+func newTaskWriter(fsys vfs.FS, dir string, id int64, task string, subtask, parallelism int, kgs state.KeyGroupRange) (*TaskWriter, error) {
 	if task == "" {
 		return nil, fmt.Errorf("checkpoint %d: task file needs a task name", id)
 	}
@@ -223,7 +224,9 @@ func (w *TaskWriter) WriteOperatorState(uid string, data []byte) error {
 
 // Close completes the file: it writes the index and footer, syncs, and
 // renames the file to its final name. The returned TaskSnapshot is what the
-// task acknowledges to the coordinator. On error the partial file is removed.
+// task acknowledges to the coordinator. The new name becomes durable when
+// Storage.WriteMetadata syncs the checkpoint directory, once for all task
+// files. On error the partial file is removed.
 func (w *TaskWriter) Close() (TaskSnapshot, error) {
 	if err := w.usable(); err != nil {
 		w.Abort()
@@ -327,7 +330,7 @@ func appendString(b []byte, s string) []byte {
 // for reading blocks on demand.
 type taskFile struct {
 	path        string
-	f           ReadableFile
+	f           vfs.ReadableFile
 	task        string
 	subtask     int
 	parallelism int
@@ -338,7 +341,7 @@ type taskFile struct {
 	chunks      []chunkRef
 }
 
-func openTaskFile(fsys FS, p string) (*taskFile, error) {
+func openTaskFile(fsys vfs.FS, p string) (*taskFile, error) {
 	f, err := fsys.Open(p)
 	if err != nil {
 		return nil, fmt.Errorf("open checkpoint task file: %w", err)
@@ -356,7 +359,7 @@ func corruptf(file, format string, args ...any) error {
 		ErrCorrupt, file, fmt.Sprintf(format, args...))
 }
 
-func readTaskIndex(f ReadableFile, p string) (*taskFile, error) {
+func readTaskIndex(f vfs.ReadableFile, p string) (*taskFile, error) {
 	size := f.Size()
 	if size < int64(headerLen+footerLen) {
 		return nil, corruptf(p, "only %d bytes, shorter than header and footer", size)

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -199,7 +199,10 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 		if opts.CheckpointDir == "" {
 			return nil, errors.New("checkpointing is on (execution.checkpointing.interval) but no checkpoint directory is set: set state.checkpoints.dir or --checkpoint-dir")
 		}
-		storage = checkpoint.NewLocalStorage(filepath.Join(opts.CheckpointDir, g.Name))
+		var err error
+		if storage, err = checkpoint.OpenStorage(strings.TrimSuffix(opts.CheckpointDir, "/") + "/" + g.Name); err != nil {
+			return nil, fmt.Errorf("checkpoint directory (state.checkpoints.dir) %s: %w", opts.CheckpointDir, err)
+		}
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)

@@ -15,17 +15,18 @@ import (
 	gohdfs "github.com/colinmarc/hdfs/v2"
 	"github.com/colinmarc/hdfs/v2/hadoopconf"
 
-	lfs "github.com/loom-yarn/loom/connector/fs"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // DialTimeout bounds each TCP connection attempt to a NameNode or DataNode.
 var DialTimeout = 10 * time.Second
 
 // Client is a connection to one HDFS file system (one NameNode, or the
-// NameNodes of one HA nameservice) acting as one user. It implements the
-// file connectors' FileSystem. Its methods accept any path form Resolve
-// accepts ("hdfs://host:port/p", "hdfs:///p", "/p", "p") as long as it names
-// this client's file system. A Client is safe for concurrent use.
+// NameNodes of one HA nameservice) acting as one user. It implements
+// vfs.FS (see the package comment for what Sync, SyncDir and Rename mean on
+// HDFS). Its methods accept any path form Resolve accepts
+// ("hdfs://host:port/p", "hdfs:///p", "/p", "p") as long as it names this
+// client's file system. A Client is safe for concurrent use.
 type Client struct {
 	cfg       *Config
 	authority string
@@ -34,7 +35,7 @@ type Client struct {
 	c         *gohdfs.Client
 }
 
-var _ lfs.FileSystem = (*Client)(nil)
+var _ vfs.FS = (*Client)(nil)
 
 // NewClient connects to the default file system (fs.defaultFS) of the Hadoop
 // configuration that LoadConfig finds.
@@ -212,17 +213,17 @@ func (c *Client) ReadDir(p string) ([]iofs.FileInfo, error) {
 	return fis, nil
 }
 
-// List expands a pattern into the sorted files it names, like the file
-// connectors' Local.List: a file names itself, a directory its non-hidden
-// files (names not starting with '.' or '_') recursively, a glob (path.Match
-// syntax in any component) what it matches. Results keep the pattern's form:
+// List expands a pattern into the sorted files it names, like vfs.List: a
+// file names itself, a directory its non-hidden files (names not starting
+// with '.' or '_') recursively, a glob (path.Match syntax in any component)
+// what it matches. Results keep the pattern's form:
 // a pattern given as a URI gives URIs, a plain path gives plain paths.
 func (c *Client) List(pattern string) ([]string, error) {
 	abs, err := c.abs(pattern)
 	if err != nil {
 		return nil, err
 	}
-	files, err := lfs.ListFiles(c, abs)
+	files, err := vfs.List(c, abs)
 	if err != nil {
 		return nil, fmt.Errorf("hdfs://%s: %w", c.authority, err)
 	}
@@ -244,7 +245,7 @@ func (c *Client) Glob(pattern string) ([]string, error) { return c.List(pattern)
 // Open opens a file for reading. The File reads sequentially (Read, Seek)
 // and by position (ReadAt, also from several goroutines at once); a byte
 // range [off, off+n) of a split is io.NewSectionReader(f, off, n).
-func (c *Client) Open(p string) (lfs.File, error) {
+func (c *Client) Open(p string) (vfs.ReadableFile, error) {
 	abs, err := c.abs(p)
 	if err != nil {
 		return nil, err
@@ -334,9 +335,9 @@ func (f *file) Close() error {
 }
 
 // Create creates a file for writing, with its parent directories, replacing
-// a file that exists. The data is visible under the name once Close returns;
-// for all-or-nothing output use CreateAtomic.
-func (c *Client) Create(p string) (io.WriteCloser, error) {
+// a file that exists. The data is visible under the name once Sync or Close
+// returns; for all-or-nothing output use CreateAtomic.
+func (c *Client) Create(p string) (vfs.File, error) {
 	abs, err := c.abs(p)
 	if err != nil {
 		return nil, err
@@ -362,7 +363,7 @@ func (c *Client) Create(p string) (io.WriteCloser, error) {
 
 // CreateFile is Create with an explicit replication factor and block size
 // (0 for the cluster's defaults; HDFS requires at least 1 MiB blocks).
-func (c *Client) CreateFile(p string, replication int, blockSize int64) (io.WriteCloser, error) {
+func (c *Client) CreateFile(p string, replication int, blockSize int64) (vfs.File, error) {
 	abs, err := c.abs(p)
 	if err != nil {
 		return nil, err
@@ -390,7 +391,7 @@ func (c *Client) CreateFile(p string, replication int, blockSize int64) (io.Writ
 }
 
 // Append opens an existing file for writing at its end.
-func (c *Client) Append(p string) (io.WriteCloser, error) {
+func (c *Client) Append(p string) (vfs.File, error) {
 	abs, err := c.abs(p)
 	if err != nil {
 		return nil, err
@@ -402,16 +403,31 @@ func (c *Client) Append(p string) (io.WriteCloser, error) {
 	return &writer{c: c, abs: abs, op: "append", w: w}, nil
 }
 
-// writer retries Close while the NameNode waits for the last block's
-// replicas, as the Java client does.
+// writer is a file being written. HDFS makes a file's length durable on the
+// NameNode only when the file is completed (closed), so Sync completes it —
+// once every DataNode of the pipeline acknowledged every packet — and the
+// next Write reopens it for append. Completing retries while the NameNode
+// waits for the last block's replicas, as the Java client does.
 type writer struct {
 	c   *Client
 	abs string
 	op  string
-	w   *gohdfs.FileWriter
+	w   *gohdfs.FileWriter // nil after Sync until the next Write
+	// closed is set by Close; the writer is unusable after it.
+	closed bool
 }
 
 func (w *writer) Write(b []byte) (int, error) {
+	if w.closed {
+		return 0, w.c.wrap("write", w.abs, os.ErrClosed)
+	}
+	if w.w == nil {
+		fw, err := w.c.c.Append(w.abs)
+		if err != nil {
+			return 0, w.c.wrap("reopen for append after sync", w.abs, err)
+		}
+		w.w, w.op = fw, "append"
+	}
 	n, err := w.w.Write(b)
 	if err != nil {
 		err = w.c.wrap("write", w.abs, err)
@@ -419,11 +435,50 @@ func (w *writer) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Flush sends buffered data to the DataNodes (hflush): readers see it, but a
-// NameNode crash may lose it until Close.
-func (w *writer) Flush() error { return w.c.wrap("flush", w.abs, w.w.Flush()) }
+// Flush sends buffered data to the first DataNode of the pipeline without
+// waiting for acknowledgements (github.com/colinmarc/hdfs/v2's Flush, weaker
+// than Java's hflush): readers may see it, but nothing is durable. Use Sync
+// for durability.
+func (w *writer) Flush() error {
+	if w.w == nil {
+		return nil
+	}
+	return w.c.wrap("flush", w.abs, w.w.Flush())
+}
 
+// Sync makes the bytes written so far durable as far as HDFS goes: the file
+// is completed on the NameNode with its length, after every DataNode of the
+// pipeline acknowledged every packet (the DataNodes hold the data in memory
+// or on disk as their dfs.datanode.synconclose says). A failed Sync leaves
+// the writer unusable for writing.
+func (w *writer) Sync() error {
+	if w.closed {
+		return w.c.wrap("sync", w.abs, os.ErrClosed)
+	}
+	if w.w == nil {
+		return nil
+	}
+	err := w.complete()
+	w.w = nil
+	return err
+}
+
+// Close completes the file unless Sync just did.
 func (w *writer) Close() error {
+	if w.closed {
+		return w.c.wrap("close", w.abs, os.ErrClosed)
+	}
+	w.closed = true
+	if w.w == nil {
+		return nil
+	}
+	err := w.complete()
+	w.w = nil
+	return err
+}
+
+// complete closes the FileWriter, retrying while the last block replicates.
+func (w *writer) complete() error {
 	delay := 50 * time.Millisecond
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -438,7 +493,11 @@ func (w *writer) Close() error {
 	}
 }
 
-// Rename moves from to to, replacing to if it is a file.
+// Rename moves from to to, replacing to if it is a file (or an empty
+// directory, when from is a directory too). It is one NameNode operation
+// (rename2 with OVERWRITE, which github.com/colinmarc/hdfs/v2 sends after
+// checking that to can be stat'ed): atomic, and durable in the NameNode's
+// edit log when it returns. The parent of to must exist.
 func (c *Client) Rename(from, to string) error {
 	a, err := c.abs(from)
 	if err != nil {
@@ -456,6 +515,15 @@ func (c *Client) Rename(from, to string) error {
 		return c.wrap("rename", a, fmt.Errorf("to %s: %w", c.URI(b), unwrapPath(err)))
 	}
 	return nil
+}
+
+// SyncDir does nothing: the NameNode writes every namespace change (create,
+// rename, delete, mkdir) to its edit log before the call returns, so there
+// is nothing left to make durable. It only checks that p is a path of this
+// file system, without a NameNode call.
+func (c *Client) SyncDir(p string) error {
+	_, err := c.abs(p)
+	return err
 }
 
 func unwrapPath(err error) error {

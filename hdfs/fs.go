@@ -2,34 +2,36 @@ package hdfs
 
 import (
 	"fmt"
-	"io"
 	iofs "io/fs"
 	"os"
 	"path"
 	"strings"
 	"sync"
 
-	lfs "github.com/loom-yarn/loom/connector/fs"
+	"github.com/loom-yarn/loom/vfs"
 )
 
-// FileSystem is what file connectors need from a file system; it is the
-// interface of package connector/fs, which both Local and *Client implement.
-type FileSystem = lfs.FileSystem
+// FileSystem is loom's file-system seam, vfs.FS, which both Local and
+// *Client implement.
+type FileSystem = vfs.FS
 
 // File is an open file for reading: io.ReaderAt, io.ReadSeeker, io.Closer
 // and Size.
-type File = lfs.File
+type File = vfs.ReadableFile
 
 // FileInfo describes a file or directory.
 type FileInfo = iofs.FileInfo
 
 // Local is the local file system.
-type Local = lfs.Local
+type Local = vfs.Local
 
+// init registers the "hdfs" scheme, so that vfs.Resolve (and through it the
+// file connectors and checkpoint storage) reaches HDFS by URI in every
+// binary that links this package: "hdfs://host:port/p" that NameNode (or
+// nameservice), "hdfs:///p" the default file system of $HADOOP_CONF_DIR.
+// The registration opens nothing; a client is dialled on first use.
 func init() {
-	// connector/fs.For("hdfs://host:port/p") reaches that NameNode (or
-	// nameservice); "hdfs:///p" the default file system of $HADOOP_CONF_DIR.
-	lfs.Register("hdfs", func(authority string) (lfs.FileSystem, error) {
+	vfs.Register("hdfs", func(authority string) (vfs.FS, error) {
 		return clientFor(authority)
 	})
 }
@@ -75,8 +77,9 @@ func clientFor(authority string) (*Client, error) {
 // paths and file:// URIs are local; hdfs://host:port/p, hdfs:///p (the
 // default file system of $HADOOP_CONF_DIR) and hdfs://nameservice/p give a
 // cached *Client for that file system and "/p". Other schemes are an error.
-// Unlike connector/fs.For, it keeps the URI's authority, so paths on several
-// HDFS clusters work side by side.
+// It is a stricter vfs.Resolve for HDFS tools: it rejects file:// URIs of
+// another host and any other scheme, and normalizes the authority through
+// the Hadoop configuration (Config.Resolve) before picking the client.
 func For(p string) (FileSystem, string, error) {
 	scheme, rest, ok := splitScheme(p)
 	if !ok {
@@ -125,13 +128,13 @@ func For(p string) (FileSystem, string, error) {
 
 // AtomicWriter writes a file that appears under its final name all at once:
 // the data goes to a hidden ".name.inprogress" file beside it, which Close
-// renames to the final name (replacing a file there). Abort, or a crash,
-// leaves no file under the final name; readers listing the directory skip
-// the hidden temporary.
+// syncs and renames to the final name (replacing a file there), then syncs
+// the directory. Abort, or a crash, leaves no file under the final name;
+// readers listing the directory skip the hidden temporary.
 type AtomicWriter struct {
 	fsys       FileSystem
 	tmp, final string
-	w          io.WriteCloser
+	w          vfs.File
 	done       bool
 }
 
@@ -169,19 +172,26 @@ func (a *AtomicWriter) Write(b []byte) (int, error) {
 	return a.w.Write(b)
 }
 
-// Close finishes the temporary file and renames it to the final name. On
-// error the temporary file is removed and nothing is published.
+// Close syncs the temporary file, renames it to the final name and syncs
+// the directory, so that the published file survives a crash. On error the
+// temporary file is removed and nothing is published.
 func (a *AtomicWriter) Close() error {
 	if a.done {
 		return fmt.Errorf("close %s: %w", a.final, os.ErrClosed)
 	}
 	a.done = true
-	if err := a.w.Close(); err != nil {
+	err := a.w.Sync()
+	if cerr := a.w.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = a.fsys.Rename(a.tmp, a.final)
+	}
+	if err != nil {
 		_ = a.fsys.RemoveAll(a.tmp)
 		return fmt.Errorf("publish %s: %w", a.final, err)
 	}
-	if err := a.fsys.Rename(a.tmp, a.final); err != nil {
-		_ = a.fsys.RemoveAll(a.tmp)
+	if err := a.fsys.SyncDir(path.Dir(a.final)); err != nil {
 		return fmt.Errorf("publish %s: %w", a.final, err)
 	}
 	return nil

@@ -9,6 +9,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/loom-yarn/loom/vfs"
+	"github.com/loom-yarn/loom/vfs/errorfs"
 )
 
 func mkdirAll(p string) error { return os.MkdirAll(p, 0o755) }
@@ -71,7 +74,7 @@ func TestLocalFileSystem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := fsys.List(filepath.Join(root, "in"))
+	got, err := vfs.List(fsys, filepath.Join(root, "in"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,6 +161,62 @@ func TestCreateAtomicLocal(t *testing.T) {
 	}
 	if _, err := CreateAtomic(Local{}, filepath.Join(root, "dir")+"/"); err == nil {
 		t.Fatal("CreateAtomic of a directory name succeeded")
+	}
+}
+
+// TestRegisteredWithVFS checks that importing the package registers the
+// hdfs scheme where checkpoint storage and the connectors resolve URIs.
+func TestRegisteredWithVFS(t *testing.T) {
+	t.Setenv("HADOOP_CONF_DIR", "")
+	t.Setenv("HADOOP_HOME", "")
+	_, _, err := vfs.Resolve("hdfs:///checkpoints/job")
+	if err == nil || !strings.Contains(err.Error(), "HADOOP_CONF_DIR is not set") || strings.Contains(err.Error(), "no file system registered") {
+		t.Fatalf("vfs.Resolve(hdfs:///...) without configuration: %v, want the hdfs package's configuration error", err)
+	}
+}
+
+// TestCreateAtomicSurvivesCrashes crashes CreateAtomic + Write + Close at
+// every step on the strict in-memory file system: the final name holds the
+// whole file or nothing, and once Close returned it survives a crash.
+func TestCreateAtomicSurvivesCrashes(t *testing.T) {
+	const final, data = "/out/part-0", "all or nothing"
+	publish := func(fsys vfs.FS) error {
+		aw, err := CreateAtomic(fsys, final)
+		if err != nil {
+			return err
+		}
+		if _, err := aw.Write([]byte(data)); err != nil {
+			aw.Abort()
+			return err
+		}
+		return aw.Close()
+	}
+	for k := 1; ; k++ {
+		mem := vfs.NewStrictMem()
+		efs := errorfs.Wrap(mem)
+		efs.CrashAt(k, mem.Crash)
+		err := publish(efs)
+		if !efs.Reached() {
+			if err != nil {
+				t.Fatal(err)
+			}
+			mem.Crash()
+			if b, err := vfs.ReadFile(mem, final); err != nil || string(b) != data {
+				t.Fatalf("after Close returned and a crash: %q, %v", b, err)
+			}
+			if k < 7 {
+				t.Fatalf("publishing took only %d steps", k-1)
+			}
+			return
+		}
+		if !errors.Is(err, errorfs.ErrInjected) {
+			t.Fatalf("crash at step %d: %v", k, err)
+		}
+		if b, err := vfs.ReadFile(mem, final); err == nil && string(b) != data {
+			t.Fatalf("crash at step %d (%s): %s holds %q", k, efs.Log()[k-1], final, b)
+		} else if err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			t.Fatalf("crash at step %d: %v", k, err)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/loom-yarn/loom/hdfs"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // buildLoom builds the loom binary for tests that run it as a user would.
@@ -81,7 +82,7 @@ func readHDFSDir(t *testing.T, c *hdfs.Client, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names, err := fsys.List(p)
+	names, err := vfs.List(fsys, p)
 	if err != nil {
 		t.Fatalf("list %s: %v", dir, err)
 	}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
-	"github.com/loom-yarn/loom/connector/fs"
 	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // Avro reads Avro object container files. Files are not split: file i goes to
@@ -52,7 +52,7 @@ type avroReader[T any] struct {
 	record   int64 // records consumed in the file (for messages)
 
 	ctx  *runtime.Context
-	file fs.File
+	file vfs.ReadableFile
 	cr   countingReader
 	ocf  *goavro.OCFReader
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
-	"github.com/loom-yarn/loom/connector/fs"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // Text reads the lines of the input files, without line terminators ("\n"
@@ -18,7 +18,7 @@ func Text(paths ...string) *Source[string] {
 
 type textFormat struct{}
 
-func (textFormat) startFile(fs.File, string) error { return nil }
+func (textFormat) startFile(vfs.ReadableFile, string) error { return nil }
 
 func (textFormat) parse(line []byte, _ int64) (string, bool, error) {
 	return string(line), false, nil
@@ -35,7 +35,7 @@ func JSONLines[T any](paths ...string) *Source[T] {
 
 type jsonFormat[T any] struct{}
 
-func (jsonFormat[T]) startFile(fs.File, string) error { return nil }
+func (jsonFormat[T]) startFile(vfs.ReadableFile, string) error { return nil }
 
 func (jsonFormat[T]) parse(line []byte, _ int64) (v T, skip bool, err error) {
 	if isBlank(line) {
@@ -90,7 +90,7 @@ type csvFormat[T any] struct {
 	buf     []byte
 }
 
-func (c *csvFormat[T]) startFile(f fs.File, name string) error {
+func (c *csvFormat[T]) startFile(f vfs.ReadableFile, name string) error {
 	c.want = c.opts.Fields
 	if c.want != 0 || !c.opts.SkipHeader {
 		return nil

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/loom-yarn/loom/connector/fs"
 	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // lineFormat decodes the lines of one reader. A format is used by one reader
@@ -14,7 +14,7 @@ import (
 type lineFormat[T any] interface {
 	// startFile is called before the first line of each split, with the file
 	// it belongs to (CSV reads the header there).
-	startFile(f fs.File, name string) error
+	startFile(f vfs.ReadableFile, name string) error
 	// parse decodes the line that starts at offset off. skip drops the line
 	// silently (a header, a blank line); err makes it a bad record.
 	parse(line []byte, off int64) (v T, skip bool, err error)
@@ -36,7 +36,7 @@ type lineReader[T any] struct {
 	offset int64
 
 	ctx     *runtime.Context
-	file    fs.File // open file of the current split, nil between splits
+	file    vfs.ReadableFile // open file of the current split, nil between splits
 	fileIdx int
 	sc      lineScanner
 	lines   lineCounter

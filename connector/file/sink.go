@@ -5,12 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	iofs "io/fs"
 	"path"
 
-	"github.com/loom-yarn/loom/connector/fs"
 	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // sinkBufferSize is the write buffer of a part file.
@@ -21,19 +20,33 @@ const sinkBufferSize = 256 << 10
 // (.part-00000.inprogress) and renamed to its final name at Finish, so a
 // reader of the directory never sees half a file. It implements
 // runtime.Sink[T] and connector.Preparer.
+//
+// Output is exactly once across failures: at every checkpoint a writer
+// syncs its in-progress file and records its length; a restore cuts the file
+// back to that length (refusing a file shorter than it, whose committed data
+// was lost) and appends. Finish syncs the file, renames it and syncs the
+// directory, so published output survives a crash.
 type FileSink[T any] struct {
 	dir    string // as given, for messages
-	fsys   fs.FileSystem
+	fsys   vfs.FS
 	path   string // inside fsys
 	err    error  // from resolving dir
 	format func(dst []byte, v T) []byte
 }
 
-// Sink returns a sink writing the records into dir. format appends one
-// record's line, without the newline, to dst and returns it (see Lines).
+// Sink returns a sink writing the records into dir, a local path or a URI
+// (hdfs://...). format appends one record's line, without the newline, to
+// dst and returns it (see Lines).
 func Sink[T any](dir string, format func(dst []byte, v T) []byte) *FileSink[T] {
-	fsys, p, err := fs.For(dir)
+	fsys, p, err := vfs.Resolve(dir)
 	return &FileSink[T]{dir: dir, fsys: fsys, path: p, err: err, format: format}
+}
+
+// SinkOn is Sink on a given file system, dir being a path inside it: for
+// file systems no URI names, such as the strict in-memory one crash tests
+// run on.
+func SinkOn[T any](fsys vfs.FS, dir string, format func(dst []byte, v T) []byte) *FileSink[T] {
+	return &FileSink[T]{dir: dir, fsys: fsys, path: dir, format: format}
 }
 
 // Lines is the format of string records: the string itself.
@@ -64,7 +77,7 @@ func (s *FileSink[T]) Prepare(fresh bool) error {
 		return fmt.Errorf("list output directory %s: %w", s.dir, err)
 	}
 	for _, e := range entries {
-		if !fs.Hidden(e.Name()) {
+		if !vfs.Hidden(e.Name()) {
 			return fmt.Errorf("output directory %s is not empty (it has %s): remove it or choose another", s.dir, e.Name())
 		}
 	}
@@ -89,11 +102,15 @@ type partWriter[T any] struct {
 	ctx     *runtime.Context
 
 	name    string // in-progress file name in the directory
-	file    io.WriteCloser
+	file    vfs.File
 	buf     *bufio.Writer
 	written int64 // bytes written to the file, buffered ones included
 	line    []byte
-	done    bool // published by Finish
+	// entrySynced is set once the directory was synced with the in-progress
+	// file in it: until then a crash may lose the file's name, synced bytes
+	// and all.
+	entrySynced bool
+	done        bool // published by Finish
 }
 
 func (w *partWriter[T]) full(name string) string { return path.Join(w.sink.path, name) }
@@ -106,7 +123,8 @@ func (w *partWriter[T]) Open(ctx *runtime.Context) error {
 	if ctx == nil || ctx.Restored == nil {
 		w.name = InProgressName(w.subtask)
 		// A part file of this job from an attempt that restarted from
-		// scratch is rewritten, so it must not stay published.
+		// scratch is rewritten, so it must not stay published. The removal
+		// becomes durable with the directory sync of the first checkpoint.
 		if err := fsys.RemoveAll(w.full(PartName(w.subtask))); err != nil {
 			return fmt.Errorf("file sink: remove stale %s: %w", w.full(PartName(w.subtask)), err)
 		}
@@ -117,23 +135,40 @@ func (w *partWriter[T]) Open(ctx *runtime.Context) error {
 		w.setFile(f, 0)
 		return nil
 	}
-	name, length, err := decodeSinkState(ctx.Restored)
+	name, length, id, err := decodeSinkState(ctx.Restored)
 	if err != nil {
 		return err
 	}
+	checkpoint := "the checkpoint"
+	if id > 0 {
+		checkpoint = fmt.Sprintf("checkpoint %d", id)
+	}
 	w.name = name
 	inProgress := w.full(name)
-	if _, err := fsys.Stat(inProgress); errors.Is(err, iofs.ErrNotExist) {
+	fi, err := fsys.Stat(inProgress)
+	if errors.Is(err, iofs.ErrNotExist) {
 		// The failed run may have published it already: take it back.
 		final := w.full(finalName(name))
 		if rerr := fsys.Rename(final, inProgress); rerr != nil {
 			return fmt.Errorf("file sink: restore %s: neither it nor %s can be used: %w", inProgress, final, rerr)
 		}
-	} else if err != nil {
+		fi, err = fsys.Stat(inProgress)
+	}
+	if err != nil {
 		return fmt.Errorf("file sink: restore %s: %w", inProgress, err)
 	}
-	if err := fsys.Truncate(inProgress, length); err != nil {
-		return fmt.Errorf("file sink: restore %s to %d bytes: %w", inProgress, length, err)
+	switch size := fi.Size(); {
+	case size < length:
+		// Bytes the checkpoint counts as written are gone: appending would
+		// lose them silently, and truncating upward would publish zeros.
+		return fmt.Errorf("file sink: restore %s: the file has %d bytes but %s recorded %d; "+
+			"output the checkpoint counts as written is lost (was the file changed, or its sync lost?), so the job cannot resume exactly once",
+			inProgress, size, checkpoint, length)
+	case size > length:
+		// Written after the checkpoint: those records are replayed.
+		if err := fsys.Truncate(inProgress, length); err != nil {
+			return fmt.Errorf("file sink: restore %s: cut it from %d bytes to the %d of %s: %w", inProgress, size, length, checkpoint, err)
+		}
 	}
 	f, err := fsys.Append(inProgress)
 	if err != nil {
@@ -143,8 +178,8 @@ func (w *partWriter[T]) Open(ctx *runtime.Context) error {
 	return nil
 }
 
-func (w *partWriter[T]) setFile(f io.WriteCloser, length int64) {
-	w.file, w.written = f, length
+func (w *partWriter[T]) setFile(f vfs.File, length int64) {
+	w.file, w.written, w.entrySynced = f, length, false
 	if w.buf == nil {
 		w.buf = bufio.NewWriterSize(f, sinkBufferSize)
 	} else {
@@ -178,30 +213,53 @@ func (w *partWriter[T]) Write(b *runtime.Batch[T]) error {
 	return nil
 }
 
-// Snapshot flushes and returns (in-progress file name, length).
+// Snapshot flushes and syncs the in-progress file — and, the first time,
+// its directory — and returns (in-progress file name, length): the length is
+// only recorded once those bytes are durable, so a restore never counts on
+// data a crash lost.
 func (w *partWriter[T]) Snapshot(checkpointID int64) ([]byte, error) {
+	p := w.full(w.name)
 	if err := w.buf.Flush(); err != nil {
-		return nil, fmt.Errorf("file sink: flush %s for checkpoint %d: %w", w.full(w.name), checkpointID, err)
+		return nil, fmt.Errorf("file sink: flush %s for checkpoint %d: %w", p, checkpointID, err)
 	}
-	return encodeSinkState(w.name, w.written), nil
+	if err := w.file.Sync(); err != nil {
+		return nil, fmt.Errorf("file sink: sync %s (%d bytes) for checkpoint %d: %w", p, w.written, checkpointID, err)
+	}
+	if !w.entrySynced {
+		if err := w.sink.fsys.SyncDir(w.sink.path); err != nil {
+			return nil, fmt.Errorf("file sink: sync directory %s for checkpoint %d: %w", w.sink.dir, checkpointID, err)
+		}
+		w.entrySynced = true
+	}
+	return encodeSinkState(w.name, w.written, checkpointID), nil
 }
 
 // NotifyCheckpointComplete does nothing: part files are published at Finish.
 func (w *partWriter[T]) NotifyCheckpointComplete(int64) error { return nil }
 
-// Finish flushes, closes and publishes the part file under its final name.
+// Finish flushes, syncs, closes and publishes the part file under its final
+// name, then syncs the directory so that the published file survives a
+// crash.
 func (w *partWriter[T]) Finish() error {
+	p := w.full(w.name)
 	if err := w.buf.Flush(); err != nil {
-		return fmt.Errorf("file sink: flush %s: %w", w.full(w.name), err)
+		return fmt.Errorf("file sink: flush %s: %w", p, err)
 	}
 	f := w.file
 	w.file = nil
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("file sink: close %s: %w", w.full(w.name), err)
+	err := f.Sync()
+	if cerr := f.Close(); err == nil && cerr != nil {
+		return fmt.Errorf("file sink: close %s: %w", p, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("file sink: sync %s (%d bytes): %w", p, w.written, err)
 	}
 	final := w.full(finalName(w.name))
-	if err := w.sink.fsys.Rename(w.full(w.name), final); err != nil {
+	if err := w.sink.fsys.Rename(p, final); err != nil {
 		return fmt.Errorf("file sink: publish %s: %w", final, err)
+	}
+	if err := w.sink.fsys.SyncDir(w.sink.path); err != nil {
+		return fmt.Errorf("file sink: publish %s: sync directory %s: %w", final, w.sink.dir, err)
 	}
 	w.done = true
 	return nil
@@ -221,21 +279,34 @@ func (w *partWriter[T]) Close() error {
 	return nil
 }
 
-func encodeSinkState(name string, length int64) []byte {
+// encodeSinkState is a writer's checkpoint state: the in-progress file's
+// name, its length and the checkpoint id (for messages; states written
+// before it was added end after the length).
+func encodeSinkState(name string, length, checkpointID int64) []byte {
 	b := binary.AppendUvarint(nil, uint64(len(name)))
 	b = append(b, name...)
-	return binary.AppendVarint(b, length)
+	b = binary.AppendVarint(b, length)
+	return binary.AppendVarint(b, checkpointID)
 }
 
-func decodeSinkState(b []byte) (name string, length int64, err error) {
+func decodeSinkState(b []byte) (name string, length, checkpointID int64, err error) {
+	corrupt := fmt.Errorf("file sink: corrupt checkpoint state (%d bytes)", len(b))
 	n, k := binary.Uvarint(b)
 	if k <= 0 || uint64(len(b)-k) < n {
-		return "", 0, fmt.Errorf("file sink: corrupt checkpoint state")
+		return "", 0, 0, corrupt
 	}
 	name = string(b[k : k+int(n)])
-	length, k2 := binary.Varint(b[k+int(n):])
+	rest := b[k+int(n):]
+	length, k2 := binary.Varint(rest)
 	if k2 <= 0 || length < 0 || name == "" || path.Base(name) != name {
-		return "", 0, fmt.Errorf("file sink: corrupt checkpoint state")
+		return "", 0, 0, corrupt
 	}
-	return name, length, nil
+	if rest = rest[k2:]; len(rest) > 0 {
+		id, k3 := binary.Varint(rest)
+		if k3 != len(rest) || id < 0 {
+			return "", 0, 0, corrupt
+		}
+		checkpointID = id
+	}
+	return name, length, checkpointID, nil
 }

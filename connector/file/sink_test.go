@@ -23,6 +23,7 @@ import (
 //	snapshot S ID              Snapshot(ID), kept for "open ... restore ID"
 //	finish S / close S         Finish / Close
 //	rm NAME                    remove a file of the output directory
+//	cut NAME N                 truncate a file of the output directory to N bytes
 //	ls                         the directory's files with their contents
 func TestSinkScenarios(t *testing.T) {
 	scripts, _ := filepath.Glob("testdata/sink_*.txt")
@@ -112,6 +113,10 @@ func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], write
 		return result(writers[f[1]].Close())
 	case "rm":
 		return result(os.Remove(filepath.Join(dir, f[1])))
+	case "cut":
+		var n int64
+		fmt.Sscan(f[2], &n)
+		return result(os.Truncate(filepath.Join(dir, f[1]), n))
 	case "ls":
 		entries, err := os.ReadDir(dir)
 		if err != nil {

@@ -21,11 +21,10 @@ package file
 import (
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 
-	"github.com/loom-yarn/loom/connector/fs"
 	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/vfs"
 )
 
 // DefaultSplitSize is the largest split a source cuts when not told otherwise.
@@ -37,7 +36,7 @@ const MinSplitSize = 1 << 20
 
 // inputFile is one listed input file.
 type inputFile struct {
-	fsys fs.FileSystem
+	fsys vfs.FS
 	path string // inside fsys
 	name string // as shown to the user (with the URI scheme if any)
 	size int64
@@ -115,15 +114,12 @@ func listInputs(paths []string) (*listing, error) {
 	}
 	var files []inputFile
 	for _, p := range paths {
-		fsys, inner, err := fs.For(p)
+		fsys, inner, err := vfs.Resolve(p)
 		if err != nil {
 			return nil, err
 		}
-		prefix := ""
-		if strings.HasSuffix(p, inner) {
-			prefix = p[:len(p)-len(inner)]
-		}
-		names, err := fsys.List(inner)
+		prefix := vfs.Prefix(p)
+		names, err := vfs.List(fsys, inner)
 		if err != nil {
 			if prefix != "" {
 				return nil, fmt.Errorf("%w (in %s)", err, p)

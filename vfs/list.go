@@ -1,28 +1,36 @@
-package fs
+package vfs
 
 import (
 	"errors"
 	"fmt"
-	iofs "io/fs"
+	"io/fs"
 	"path"
 	"sort"
 	"strings"
 )
 
-// DirReader is the part of a FileSystem that List needs; a FileSystem
-// implements List by calling ListFiles(itself, pattern).
-type DirReader interface {
-	Stat(path string) (iofs.FileInfo, error)
-	ReadDir(path string) ([]iofs.FileInfo, error)
+// ErrNoMatch is returned (wrapped, with the pattern) by List when a pattern
+// names no file.
+var ErrNoMatch = errors.New("no such file or directory")
+
+// Hidden reports whether a file name is hidden from listings: names starting
+// with '.' or '_' (in-progress files, _SUCCESS markers, .crc files).
+func Hidden(name string) bool {
+	return strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_")
 }
 
-// ListFiles implements FileSystem.List on top of Stat and ReadDir, so that
-// every file system expands patterns the same way. Paths are slash-separated.
-func ListFiles(d DirReader, pattern string) ([]string, error) {
+// List expands pattern on fsys into the sorted list of files it names, the
+// way file sources read their input: a file names itself, a directory its
+// non-hidden files recursively, a glob (path.Match syntax in any component)
+// the files and directories it matches. A pattern matching nothing is an
+// error naming it that satisfies errors.Is(err, ErrNoMatch). It is a function
+// over FS rather than a method so that every file system expands patterns
+// the same way.
+func List(fsys FS, pattern string) ([]string, error) {
 	var roots []string
 	if hasMeta(pattern) {
 		var err error
-		roots, err = glob(d, pattern)
+		roots, err = glob(fsys, pattern)
 		if err != nil {
 			return nil, fmt.Errorf("input %s: %w", pattern, err)
 		}
@@ -34,9 +42,9 @@ func ListFiles(d DirReader, pattern string) ([]string, error) {
 	}
 	var files []string
 	for _, r := range roots {
-		fi, err := d.Stat(r)
+		fi, err := fsys.Stat(r)
 		if err != nil {
-			if errors.Is(err, iofs.ErrNotExist) {
+			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("input %s: %w", r, ErrNoMatch)
 			}
 			return nil, fmt.Errorf("input %s: %w", r, err)
@@ -45,7 +53,7 @@ func ListFiles(d DirReader, pattern string) ([]string, error) {
 			files = append(files, r)
 			continue
 		}
-		if files, err = walk(d, r, files); err != nil {
+		if files, err = walk(fsys, r, files); err != nil {
 			return nil, err
 		}
 	}
@@ -54,8 +62,8 @@ func ListFiles(d DirReader, pattern string) ([]string, error) {
 }
 
 // walk appends the non-hidden files below dir.
-func walk(d DirReader, dir string, files []string) ([]string, error) {
-	entries, err := d.ReadDir(dir)
+func walk(fsys FS, dir string, files []string) ([]string, error) {
+	entries, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("input %s: list directory: %w", dir, err)
 	}
@@ -65,7 +73,7 @@ func walk(d DirReader, dir string, files []string) ([]string, error) {
 		}
 		p := path.Join(dir, e.Name())
 		if e.IsDir() {
-			if files, err = walk(d, p, files); err != nil {
+			if files, err = walk(fsys, p, files); err != nil {
 				return nil, err
 			}
 			continue
@@ -76,8 +84,8 @@ func walk(d DirReader, dir string, files []string) ([]string, error) {
 }
 
 // glob expands a pattern component by component, so that a meta character in
-// any directory component works (like filepath.Glob), on any DirReader.
-func glob(d DirReader, pattern string) ([]string, error) {
+// any directory component works (like filepath.Glob), on any FS.
+func glob(fsys FS, pattern string) ([]string, error) {
 	if _, err := path.Match(pattern, ""); err != nil {
 		return nil, fmt.Errorf("bad pattern: %w", err)
 	}
@@ -86,7 +94,7 @@ func glob(d DirReader, pattern string) ([]string, error) {
 	var dirs []string
 	if hasMeta(dir) {
 		var err error
-		if dirs, err = glob(d, dir); err != nil {
+		if dirs, err = glob(fsys, dir); err != nil {
 			return nil, err
 		}
 	} else {
@@ -96,16 +104,16 @@ func glob(d DirReader, pattern string) ([]string, error) {
 	for _, dd := range dirs {
 		if !hasMeta(file) {
 			p := path.Join(dd, file)
-			if _, err := d.Stat(p); err == nil {
+			if _, err := fsys.Stat(p); err == nil {
 				out = append(out, p)
 			}
 			continue
 		}
-		fi, err := d.Stat(dd)
+		fi, err := fsys.Stat(dd)
 		if err != nil || !fi.IsDir() {
 			continue
 		}
-		entries, err := d.ReadDir(dd)
+		entries, err := fsys.ReadDir(dd)
 		if err != nil {
 			return nil, fmt.Errorf("list directory %s: %w", dd, err)
 		}
