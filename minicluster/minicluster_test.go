@@ -130,7 +130,7 @@ func TestMiniClusterRestartsThroughTheJobMaster(t *testing.T) {
 func TestMiniClusterCancel(t *testing.T) {
 	job, _ := build(t, map[string]string{"parallelism.default": "1"})
 	failures.Store(0)
-	failUntil.Store(1 << 40) // fails forever...
+	failUntil.Store(1 << 40)                                    // fails forever...
 	job.Spec.WorkerRestarts, job.Spec.RestartDelayMS = 1<<20, 1 // ...and restarts forever
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
