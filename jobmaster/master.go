@@ -233,7 +233,18 @@ func (m *Master) Run(ctx context.Context, provider Provider) (*Outcome, error) {
 	grpcSrv := deploy.NewControlServer(m.secret)
 	controlpb.RegisterControlServer(grpcSrv, &controlService{m: m})
 	go grpcSrv.Serve(m.lis)
-	defer grpcSrv.Stop()
+	// The call that ended the job (the last worker's Finished) is answered
+	// before the service stops: a worker without the answer would retry
+	// until it is killed. Calls still waiting end at once (m.stopped).
+	defer func() {
+		done := make(chan struct{})
+		go func() { grpcSrv.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			grpcSrv.Stop()
+		}
+	}()
 
 	pctx, stopProvider := context.WithCancel(ctx)
 	defer stopProvider()
