@@ -25,6 +25,7 @@ demo: build
 	./scripts/demo.sh
 
 bench:
+	$(GO) test -run '^$$' -bench '^Benchmark(Plan|Deploy)$$' -benchtime 3x ./scheduler ./jobmaster
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./bench/...
 
 clean:

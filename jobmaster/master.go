@@ -391,7 +391,7 @@ func (m *Master) do(acts []Action) {
 			delete(m.workerOf, a.Container)
 		case ActDeploy:
 			d := m.deployment(a.Run)
-			d.addrs = a.Addresses
+			d.addrs, d.table = a.Addresses, deploy.EncodeAddresses(a.Addresses)
 			d.restoreFrom = m.spec().RestoreFrom
 			if from, ok := m.restore[a.Run]; ok {
 				d.restoreFrom = from
@@ -401,7 +401,7 @@ func (m *Master) do(acts []Action) {
 			if n := len(m.job.Plan.Stages); n > 0 {
 				what = fmt.Sprintf("stage 0 of %d", n)
 			}
-			m.log.Printf("all %d workers of run %d registered: deploying %s; partition servers %s", len(a.Addresses), a.Run, what, strings.Join(a.Addresses, ", "))
+			m.log.Printf("all %d workers of run %d registered: deploying %s; partition servers %s", len(a.Addresses), a.Run, what, listSome(a.Addresses, 16))
 		case ActStartStage:
 			m.stageGate(a.Run, a.Stage).close(nil)
 			m.log.Printf("every worker finished stage %d of run %d: starting stage %d (%s)", a.Stage-1, a.Run, a.Stage, strings.Join(m.job.Plan.Stages[a.Stage].Chains, ", "))
@@ -435,6 +435,7 @@ type deployment struct {
 	done        chan struct{}
 	closed      bool // loop-owned
 	addrs       []string
+	table       []byte // addrs encoded once for every assignment
 	restoreFrom string
 	err         error
 }
@@ -523,4 +524,13 @@ func (m *Master) refreshBoard() {
 			}
 		}
 	})
+}
+
+// listSome joins the first n of items, saying how many more there are: a
+// log line for 10,000 workers would otherwise be hundreds of kilobytes.
+func listSome(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
 }

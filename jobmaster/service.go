@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/loom-yarn/loom/deploy/controlpb"
+	"github.com/loom-yarn/loom/scheduler"
 )
 
 // controlService answers the workers' control calls by running them on the
@@ -45,12 +46,19 @@ func (c *controlService) Register(ctx context.Context, req *controlpb.RegisterRe
 	if err := m.await(ctx, d); err != nil {
 		return nil, err
 	}
-	out := &controlpb.Assignment{Worker: int32(reg.Worker), Run: int32(reg.Run), HeartbeatIntervalMs: m.opts.HeartbeatInterval.Milliseconds(),
-		ShuffleAddresses: d.addrs, RestoreFrom: d.restoreFrom}
-	for _, s := range m.job.Plan.Subtasks(reg.Worker) {
+	return assignment(m.job.Plan, reg, d, m.opts.HeartbeatInterval), nil
+}
+
+// assignment is Register's answer to a worker once its run is deployed:
+// its share of the plan, the run's shuffle table (encoded once for all
+// workers) and where the run restores from.
+func assignment(plan *scheduler.Plan, reg Registration, d *deployment, heartbeat time.Duration) *controlpb.Assignment {
+	out := &controlpb.Assignment{Worker: int32(reg.Worker), Run: int32(reg.Run), HeartbeatIntervalMs: heartbeat.Milliseconds(),
+		ShuffleTable: d.table, RestoreFrom: d.restoreFrom}
+	for _, s := range plan.Subtasks(reg.Worker) {
 		out.Subtasks = append(out.Subtasks, &controlpb.Subtask{Chain: s.Chain, Index: int32(s.Index)})
 	}
-	return out, nil
+	return out
 }
 
 func (c *controlService) Heartbeat(ctx context.Context, req *controlpb.HeartbeatRequest) (*controlpb.HeartbeatResponse, error) {

@@ -1,23 +1,20 @@
 package state
 
 import (
-	"bufio"
 	"cmp"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/loom-yarn/loom/codec"
+	"github.com/loom-yarn/loom/internal/scenario"
 )
 
-// TestTimerScenarios runs the scripts in testdata/timers*.txt against the
-// timers of both backends. A script is a story of commands, each followed by
-// the output it must print (lines starting with "> "):
+// TestTimerScenarios runs the scripts in testdata/timers*.txt
+// (internal/scenario's scripts) against the timers of both backends, which
+// must print the same. Each command prints what it caused, one line each:
 //
 //	key K                     make K the current key
 //	register T [NS-NE]        register a timer for the current key
@@ -31,17 +28,16 @@ import (
 //	                          groups [S,E), restored from the last snapshot
 //
 // Keys are strings over 4 key groups: "a" is in key group 0, "b" and "c" in 1,
-// "d" in 3 (the scripts' snapshot lines show it).
+// "d" in 3 (the scripts' snapshot lines show it). Run with -rewrite to
+// regenerate the expectations, then review the diff.
 func TestTimerScenarios(t *testing.T) {
-	files, err := filepath.Glob("testdata/timers*.txt")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no timer scenarios: %v", err)
-	}
-	for _, file := range files {
-		forEachBackend(t, func(t *testing.T, mk backendMaker) {
-			t.Run(filepath.Base(file), func(t *testing.T) { runTimerScenario(t, mk, file) })
+	forEachBackend(t, func(t *testing.T, mk backendMaker) {
+		scenario.Run(t, "testdata/timers*.txt", func(t *testing.T) func(string) []string {
+			s := &timerScenario{t: t, mk: mk}
+			s.open(KeyGroupRange{Start: 0, End: scenarioMaxP}, nil)
+			return s.run
 		})
-	}
+	})
 }
 
 const scenarioMaxP = 4
@@ -55,40 +51,6 @@ type timerScenario struct {
 	snap *memSnapshot
 }
 
-func runTimerScenario(t *testing.T, mk backendMaker, file string) {
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := &timerScenario{t: t, mk: mk}
-	s.open(KeyGroupRange{Start: 0, End: scenarioMaxP}, nil)
-
-	var cmd string
-	var cmdLine int
-	var got, want []string
-	check := func() {
-		if cmd != "" && strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Errorf("%s:%d: %s\ngot:\n  %s\nwant:\n  %s", file, cmdLine, cmd, strings.Join(got, "\n  "), strings.Join(want, "\n  "))
-		}
-	}
-	sc := bufio.NewScanner(f)
-	for line := 1; sc.Scan(); line++ {
-		text := strings.TrimSpace(sc.Text())
-		switch {
-		case text == "" || strings.HasPrefix(text, "#"):
-		case strings.HasPrefix(text, ">"):
-			want = append(want, strings.TrimSpace(strings.TrimPrefix(text, ">")))
-		default:
-			check()
-			cmd, cmdLine, want = text, line, nil
-			got = s.run(fmt.Sprintf("%s:%d", file, line), strings.Fields(text))
-		}
-	}
-	check()
-	must(t, sc.Err())
-}
-
 func (s *timerScenario) open(kgs KeyGroupRange, from *memSnapshot) {
 	s.b = s.mk(s.t, kgs, scenarioMaxP)
 	if from != nil {
@@ -98,25 +60,29 @@ func (s *timerScenario) open(kgs KeyGroupRange, from *memSnapshot) {
 	s.tm = must1[*Timers[string]](s.t)(NewTimers(s.b, s.kc, "op/timers"))
 }
 
-func (s *timerScenario) run(where string, args []string) []string {
+func (s *timerScenario) run(line string) []string {
 	t := s.t
-	num := func(i int) int64 {
-		if i >= len(args) {
-			t.Fatalf("%s: %s needs argument %d", where, args[0], i)
+	c := scenario.ParseCommand(line)
+	arg := func(i int) string {
+		if i >= len(c.Args) {
+			t.Fatalf("%s needs argument %d", c.Name, i+1)
 		}
-		n, err := strconv.ParseInt(args[i], 10, 64)
+		return c.Args[i]
+	}
+	num := func(i int) int64 {
+		n, err := strconv.ParseInt(arg(i), 10, 64)
 		if err != nil {
-			t.Fatalf("%s: argument %d of %s: %v", where, i, args[0], err)
+			t.Fatalf("argument %d of %s: %v", i+1, c.Name, err)
 		}
 		return n
 	}
 	ns := func(i int) Namespace {
-		if i >= len(args) {
+		if i >= len(c.Args) {
 			return Namespace{}
 		}
 		var n Namespace
-		if _, err := fmt.Sscanf(args[i], "%d-%d", &n.Start, &n.End); err != nil {
-			t.Fatalf("%s: namespace %q: %v", where, args[i], err)
+		if _, err := fmt.Sscanf(c.Args[i], "%d-%d", &n.Start, &n.End); err != nil {
+			t.Fatalf("namespace %q: %v", c.Args[i], err)
 		}
 		return n
 	}
@@ -124,15 +90,15 @@ func (s *timerScenario) run(where string, args []string) []string {
 		return fmt.Sprintf("%s@%d ns=%d-%d", tm.Key, tm.Time, tm.NS.Start, tm.NS.End)
 	}
 	var out []string
-	switch args[0] {
+	switch c.Name {
 	case "key":
-		s.kc.SetKey(args[1])
+		s.kc.SetKey(arg(0))
 	case "register":
-		if err := s.tm.Register(num(1), ns(2)); err != nil {
+		if err := s.tm.Register(num(0), ns(1)); err != nil {
 			out = append(out, "error: "+err.Error())
 		}
 	case "delete":
-		if err := s.tm.Delete(num(1), ns(2)); err != nil {
+		if err := s.tm.Delete(num(0), ns(1)); err != nil {
 			out = append(out, "error: "+err.Error())
 		}
 	case "peek":
@@ -145,14 +111,10 @@ func (s *timerScenario) run(where string, args []string) []string {
 		out = append(out, strconv.Itoa(s.tm.Len()))
 	case "advance":
 		var chain int64
-		if len(args) > 2 {
-			d, err := strconv.ParseInt(strings.TrimPrefix(args[2], "chain="), 10, 64)
-			if err != nil {
-				t.Fatalf("%s: %v", where, err)
-			}
-			chain = d
+		if err := c.Scan(1, map[string]any{"chain": &chain}); err != nil {
+			t.Fatal(err)
 		}
-		err := s.tm.AdvanceTo(num(1), func(tm Timer[string]) error {
+		err := s.tm.AdvanceTo(num(0), func(tm Timer[string]) error {
 			out = append(out, "fire "+show(tm))
 			if s.kc.Key() != tm.Key {
 				return fmt.Errorf("key context is %q", s.kc.Key())
@@ -175,11 +137,11 @@ func (s *timerScenario) run(where string, args []string) []string {
 		}
 	case "restore":
 		if s.snap == nil {
-			t.Fatalf("%s: restore before snapshot", where)
+			t.Fatal("restore before snapshot")
 		}
-		s.open(KeyGroupRange{Start: int(num(1)), End: int(num(2))}, s.snap)
+		s.open(KeyGroupRange{Start: int(num(0)), End: int(num(1))}, s.snap)
 	default:
-		t.Fatalf("%s: unknown command %q", where, args[0])
+		t.Fatalf("unknown command %q", c.Name)
 	}
 	return out
 }

@@ -160,15 +160,15 @@ func Run(ctx context.Context, opts Options) error {
 	if int(asg.GetWorker()) != opts.WorkerID {
 		return fmt.Errorf("the AM assigned worker %d to container %s, launched as worker %d (%s)", asg.GetWorker(), opts.ContainerID, opts.WorkerID, deploy.EnvWorkerID)
 	}
-	addrs := asg.GetShuffleAddresses()
-	if len(addrs) != job.Plan.Workers {
-		return fmt.Errorf("the AM sent %d partition server addresses for the %d workers of job %s's plan: the AM and this worker disagree on the job", len(addrs), job.Plan.Workers, job.Spec.Job)
+	addrs, err := deploy.DecodeAddresses(asg.GetShuffleTable(), job.Plan.Workers)
+	if err != nil {
+		return fmt.Errorf("job %s: %w", job.Spec.Job, err)
 	}
 	worker := int(asg.GetWorker())
 	if mine := job.Plan.Subtasks(worker); len(mine) != len(asg.GetSubtasks()) {
 		return fmt.Errorf("the AM assigned %d subtasks to worker %d, whose share of job %s's plan is %d: the AM and this worker disagree on the job", len(asg.GetSubtasks()), worker, job.Spec.Job, len(mine))
 	}
-	lg.Printf("deployed by the AM as worker %d of run %d: %d subtasks; partition servers %v; %s", worker, asg.GetRun(), len(asg.GetSubtasks()), addrs,
+	lg.Printf("deployed by the AM as worker %d of run %d: %d subtasks; partition servers of %d workers; %s", worker, asg.GetRun(), len(asg.GetSubtasks()), len(addrs),
 		networkBound(job, worker, scfg, ccfg))
 	if from := asg.GetRestoreFrom(); from != "" {
 		lg.Printf("restoring from %s", from)

@@ -102,7 +102,7 @@ func (f *fakeAM) Register(ctx context.Context, req *controlpb.RegisterRequest) (
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	a := &controlpb.Assignment{Worker: int32(w), HeartbeatIntervalMs: 20, ShuffleAddresses: f.addrs}
+	a := &controlpb.Assignment{Worker: int32(w), HeartbeatIntervalMs: 20, ShuffleTable: deploy.EncodeAddresses(f.addrs)}
 	for _, s := range f.job.Plan.Subtasks(w) {
 		a.Subtasks = append(a.Subtasks, &controlpb.Subtask{Chain: s.Chain, Index: int32(s.Index)})
 	}

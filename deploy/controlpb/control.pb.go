@@ -111,9 +111,12 @@ type Assignment struct {
 	Subtasks []*Subtask `protobuf:"bytes,3,rep,name=subtasks,proto3" json:"subtasks,omitempty"`
 	// heartbeat_interval_ms is how often the worker must heartbeat.
 	HeartbeatIntervalMs int64 `protobuf:"varint,4,opt,name=heartbeat_interval_ms,json=heartbeatIntervalMs,proto3" json:"heartbeat_interval_ms,omitempty"`
-	// shuffle_addresses holds the partition server address of every worker
-	// of the run, by worker index: where a subtask on another worker is read.
-	ShuffleAddresses []string `protobuf:"bytes,5,rep,name=shuffle_addresses,json=shuffleAddresses,proto3" json:"shuffle_addresses,omitempty"`
+	// shuffle_table holds the partition server address of every worker of
+	// the run, by worker index (where a subtask on another worker is read),
+	// newline-separated and DEFLATE-compressed (deploy.EncodeAddresses). The
+	// job master encodes it once per run: answering 10,000 workers with
+	// 10,000 addresses each is otherwise gigabytes of encoding.
+	ShuffleTable []byte `protobuf:"bytes,7,opt,name=shuffle_table,json=shuffleTable,proto3" json:"shuffle_table,omitempty"`
 	// restore_from is the checkpoint the run restores its state from (a
 	// chk-N directory), or empty for a run from the start: the job master
 	// decides it (--from-checkpoint for the first run, the latest complete
@@ -181,9 +184,9 @@ func (x *Assignment) GetHeartbeatIntervalMs() int64 {
 	return 0
 }
 
-func (x *Assignment) GetShuffleAddresses() []string {
+func (x *Assignment) GetShuffleTable() []byte {
 	if x != nil {
-		return x.ShuffleAddresses
+		return x.ShuffleTable
 	}
 	return nil
 }
@@ -685,15 +688,15 @@ const file_deploy_control_proto_rawDesc = "" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x16\n" +
 	"\x06worker\x18\x02 \x01(\x05R\x06worker\x12\x12\n" +
 	"\x04host\x18\x03 \x01(\tR\x04host\x12'\n" +
-	"\x0fshuffle_address\x18\x04 \x01(\tR\x0eshuffleAddress\"\xed\x01\n" +
+	"\x0fshuffle_address\x18\x04 \x01(\tR\x0eshuffleAddress\"\xeb\x01\n" +
 	"\n" +
 	"Assignment\x12\x16\n" +
 	"\x06worker\x18\x01 \x01(\x05R\x06worker\x12\x10\n" +
 	"\x03run\x18\x02 \x01(\x05R\x03run\x121\n" +
 	"\bsubtasks\x18\x03 \x03(\v2\x15.loom.control.SubtaskR\bsubtasks\x122\n" +
-	"\x15heartbeat_interval_ms\x18\x04 \x01(\x03R\x13heartbeatIntervalMs\x12+\n" +
-	"\x11shuffle_addresses\x18\x05 \x03(\tR\x10shuffleAddresses\x12!\n" +
-	"\frestore_from\x18\x06 \x01(\tR\vrestoreFrom\"5\n" +
+	"\x15heartbeat_interval_ms\x18\x04 \x01(\x03R\x13heartbeatIntervalMs\x12#\n" +
+	"\rshuffle_table\x18\a \x01(\fR\fshuffleTable\x12!\n" +
+	"\frestore_from\x18\x06 \x01(\tR\vrestoreFromJ\x04\b\x05\x10\x06\"5\n" +
 	"\aSubtask\x12\x14\n" +
 	"\x05chain\x18\x01 \x01(\tR\x05chain\x12\x14\n" +
 	"\x05index\x18\x02 \x01(\x05R\x05index\"\xf4\x01\n" +
