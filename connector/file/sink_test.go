@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/loom-yarn/loom/internal/scenario"
 	"github.com/loom-yarn/loom/runtime"
 )
 
@@ -26,41 +27,13 @@ import (
 //	cut NAME N                 truncate a file of the output directory to N bytes
 //	ls                         the directory's files with their contents
 func TestSinkScenarios(t *testing.T) {
-	scripts, _ := filepath.Glob("testdata/sink_*.txt")
-	if len(scripts) == 0 {
-		t.Fatal("no scenario scripts")
-	}
-	for _, script := range scripts {
-		t.Run(filepath.Base(script), func(t *testing.T) { runSinkScript(t, script) })
-	}
-}
-
-func runSinkScript(t *testing.T, script string) {
-	data, err := os.ReadFile(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "out")
-	sink := Sink(dir, Lines)
-	writers := map[string]runtime.SinkWriter[string]{}
-	snaps := map[string][]byte{}
-
-	lines := strings.Split(string(data), "\n")
-	for i := 0; i < len(lines); i++ {
-		cmd := strings.TrimSpace(lines[i])
-		if cmd == "" || strings.HasPrefix(cmd, "#") {
-			continue
-		}
-		var want []string
-		for i+1 < len(lines) && strings.HasPrefix(lines[i+1], ">") {
-			i++
-			want = append(want, strings.TrimPrefix(strings.TrimPrefix(lines[i], ">"), " "))
-		}
-		got := runSinkCommand(t, cmd, dir, sink, writers, snaps)
-		if strings.Join(got, "\n") != strings.Join(want, "\n") {
-			t.Fatalf("%s:%d: %s\n got:\n> %s\nwant:\n> %s", script, i+1, cmd, strings.Join(got, "\n> "), strings.Join(want, "\n> "))
-		}
-	}
+	scenario.Run(t, "testdata/sink_*.txt", func(t *testing.T) func(cmd string) []string {
+		dir := filepath.Join(t.TempDir(), "out")
+		sink := Sink(dir, Lines)
+		writers := map[string]runtime.SinkWriter[string]{}
+		snaps := map[string][]byte{}
+		return func(cmd string) []string { return runSinkCommand(t, cmd, dir, sink, writers, snaps) }
+	})
 }
 
 func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], writers map[string]runtime.SinkWriter[string],
