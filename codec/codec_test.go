@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"math"
 	"reflect"
@@ -126,15 +127,94 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
-func TestJSONPanicsNamingType(t *testing.T) {
-	type m struct{ F float64 }
-	defer func() {
-		r := recover()
-		if s, _ := r.(string); !strings.Contains(s, "codec.JSON[codec.m]") {
-			t.Fatalf("panic %v does not name the type", r)
-		}
-	}()
-	JSON[m]().Append(nil, m{F: math.NaN()})
+type jsonItem struct{ Price float64 }
+
+type failingMarshaler struct{}
+
+func (failingMarshaler) MarshalJSON() ([]byte, error) { return nil, errors.New("no JSON for you") }
+
+type jsonClick struct {
+	User   string
+	Score  float64
+	Items  []jsonItem
+	Skip   chan int `json:"-"`
+	Maybe  *float64 `json:",omitempty"`
+	hidden chan int
+}
+
+// TestJSONRejectsUnencodableValues checks that values encoding/json rejects
+// are errors naming the type, the field and the problem, never panics: from
+// TryAppend at once, from Decode of what Append wrote instead.
+func TestJSONRejectsUnencodableValues(t *testing.T) {
+	tests := []struct {
+		name string
+		try  func(dst []byte) ([]byte, error)
+		want string
+	}{
+		{"NaN field", func(dst []byte) ([]byte, error) {
+			return JSON[jsonClick]().(Fallible[jsonClick]).TryAppend(dst, jsonClick{User: "u", Score: math.NaN()})
+		}, "codec.JSON[codec.jsonClick]: field Score: NaN cannot be encoded as JSON"},
+		{"+Inf field", func(dst []byte) ([]byte, error) {
+			return JSON[jsonClick]().(Fallible[jsonClick]).TryAppend(dst, jsonClick{Score: math.Inf(1)})
+		}, "codec.JSON[codec.jsonClick]: field Score: +Inf cannot be encoded as JSON"},
+		{"-Inf in a slice", func(dst []byte) ([]byte, error) {
+			return JSON[jsonClick]().(Fallible[jsonClick]).TryAppend(dst, jsonClick{Items: []jsonItem{{1}, {math.Inf(-1)}}})
+		}, "codec.JSON[codec.jsonClick]: field Items[1].Price: -Inf cannot be encoded as JSON"},
+		{"NaN value", func(dst []byte) ([]byte, error) { return TryAppend(JSON[float64](), dst, math.NaN()) },
+			"codec.JSON[float64]: NaN cannot be encoded as JSON"},
+		{"NaN in a map", func(dst []byte) ([]byte, error) {
+			return TryAppend(JSON[map[string]float64](), dst, map[string]float64{"a": 1, "b": math.NaN()})
+		}, `codec.JSON[map[string]float64]: element ["b"]: NaN cannot be encoded as JSON`},
+		{"channel", func(dst []byte) ([]byte, error) {
+			return TryAppend(JSON[struct{ C chan int }](), dst, struct{ C chan int }{})
+		}, "codec.JSON[struct { C chan int }]: field C: a chan int cannot be encoded as JSON"},
+		{"failing MarshalJSON", func(dst []byte) ([]byte, error) {
+			return TryAppend(JSON[struct{ M failingMarshaler }](), dst, struct{ M failingMarshaler }{})
+		}, "field M: error calling MarshalJSON for type codec.failingMarshaler: no JSON for you"},
+		{"slice of JSON", func(dst []byte) ([]byte, error) {
+			return TryAppend(Slice(JSON[float64]()), dst, []float64{1, math.NaN()})
+		}, "slice element 1 of 2: codec.JSON[float64]: NaN cannot be encoded as JSON"},
+		{"pair with JSON", func(dst []byte) ([]byte, error) {
+			return TryAppend(PairOf(String, JSON[float64]()), dst, Pair[string, float64]{"k", math.Inf(1)})
+		}, "pair second: codec.JSON[float64]: +Inf cannot be encoded as JSON"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dst := []byte{0xAA}
+			got, err := tc.try(dst)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+			if !bytes.Equal(got, []byte{0xAA}) {
+				t.Errorf("a failed TryAppend changed dst to %x", got)
+			}
+		})
+	}
+	var uv *json.UnsupportedValueError
+	if _, err := TryAppend(JSON[float64](), nil, math.NaN()); !errors.As(err, &uv) {
+		t.Errorf("the error %v does not wrap encoding/json's", err)
+	}
+
+	// Append cannot fail: it stores the error, Decode returns it, and what
+	// follows the marker still decodes.
+	c := JSON[jsonClick]()
+	enc := c.Append(nil, jsonClick{Score: math.NaN()})
+	enc = c.Append(enc, jsonClick{User: "next"})
+	_, _, err := c.Decode(enc)
+	if err == nil || !strings.Contains(err.Error(), "decode json codec.jsonClick") || !strings.Contains(err.Error(), "field Score: NaN cannot be encoded as JSON") {
+		t.Fatalf("decode of an unencodable value: %v", err)
+	}
+	_, n, _ := lengthPrefixed(enc, "marker")
+	if v, _, err := c.Decode(enc[n:]); err != nil || v.User != "next" {
+		t.Errorf("value after the marker: %v, %v", v, err)
+	}
+	// Fallible only where a part is.
+	if _, ok := Slice(String).(Fallible[[]string]); ok {
+		t.Error("Slice(String) claims to be Fallible")
+	}
+	if _, ok := PairOf(String, Int).(Fallible[Pair[string, int]]); ok {
+		t.Error("PairOf(String, Int) claims to be Fallible")
+	}
 }
 
 func TestFor(t *testing.T) {

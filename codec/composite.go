@@ -10,9 +10,32 @@ import (
 // encoding. Every element must encode to at least one byte (all built-in
 // codecs do), which lets Decode reject an absurd count before allocating.
 // An empty slice decodes as nil.
-func Slice[T any](elem Codec[T]) Codec[[]T] { return sliceCodec[T]{elem: elem} }
+// A Fallible elem makes a Fallible slice codec.
+func Slice[T any](elem Codec[T]) Codec[[]T] {
+	if _, ok := elem.(Fallible[T]); ok {
+		return fallibleSliceCodec[T]{sliceCodec[T]{elem: elem}}
+	}
+	return sliceCodec[T]{elem: elem}
+}
 
 type sliceCodec[T any] struct{ elem Codec[T] }
+
+// fallibleSliceCodec is the slice codec of a Fallible element codec. It is a
+// type of its own so that callers checking for Fallible take the plain path
+// for the slices of infallible codecs.
+type fallibleSliceCodec[T any] struct{ sliceCodec[T] }
+
+func (c fallibleSliceCodec[T]) TryAppend(dst []byte, v []T) ([]byte, error) {
+	start := len(dst)
+	dst = binary.AppendUvarint(dst, uint64(len(v)))
+	for i, e := range v {
+		var err error
+		if dst, err = TryAppend(c.elem, dst, e); err != nil {
+			return dst[:start], fmt.Errorf("slice element %d of %d: %w", i, len(v), err)
+		}
+	}
+	return dst, nil
+}
 
 func (c sliceCodec[T]) Append(dst []byte, v []T) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(v)))
@@ -53,9 +76,30 @@ type Pair[A, B any] struct {
 }
 
 // PairOf returns the codec of Pair[A, B]: First's encoding followed by
-// Second's. It is canonical when both codecs are.
+// Second's. It is canonical when both codecs are, and Fallible when either is.
 func PairOf[A, B any](a Codec[A], b Codec[B]) Codec[Pair[A, B]] {
+	_, fa := a.(Fallible[A])
+	_, fb := b.(Fallible[B])
+	if fa || fb {
+		return falliblePairCodec[A, B]{pairCodec[A, B]{a: a, b: b}}
+	}
 	return pairCodec[A, B]{a: a, b: b}
+}
+
+// falliblePairCodec is the pair codec when a part is Fallible (see
+// fallibleSliceCodec).
+type falliblePairCodec[A, B any] struct{ pairCodec[A, B] }
+
+func (c falliblePairCodec[A, B]) TryAppend(dst []byte, v Pair[A, B]) ([]byte, error) {
+	start := len(dst)
+	dst, err := TryAppend(c.a, dst, v.First)
+	if err != nil {
+		return dst[:start], fmt.Errorf("pair first: %w", err)
+	}
+	if dst, err = TryAppend(c.b, dst, v.Second); err != nil {
+		return dst[:start], fmt.Errorf("pair second: %w", err)
+	}
+	return dst, nil
 }
 
 type pairCodec[A, B any] struct {

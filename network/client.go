@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/loom-yarn/loom/network/proto/shufflepb"
 )
@@ -27,6 +31,10 @@ type ClientConfig struct {
 	KeepAlive time.Duration
 	// ConnectTimeout bounds connecting to a partition server (default 10s).
 	ConnectTimeout time.Duration
+	// Secret is the application secret sent on every stream under
+	// SecretMetadata, for partition servers that require it
+	// (ServerConfig.Secret). Empty sends none.
+	Secret string
 }
 
 func (c ClientConfig) withDefaults() ClientConfig {
@@ -325,13 +333,17 @@ func (c *clientConn) run() {
 		return
 	}
 	defer cc.Close()
+	streamCtx := c.ctx
+	if cfg.Secret != "" {
+		streamCtx = metadata.AppendToOutgoingContext(streamCtx, SecretMetadata, cfg.Secret)
+	}
 	openCtx, cancelOpen := context.WithTimeout(c.ctx, cfg.ConnectTimeout)
 	stop := context.AfterFunc(openCtx, func() {
 		if errors.Is(openCtx.Err(), context.DeadlineExceeded) {
 			c.failAll(fmt.Errorf("connect: no connection within %v", cfg.ConnectTimeout))
 		}
 	})
-	stream, err := shufflepb.NewShuffleClient(cc).Exchange(c.ctx)
+	stream, err := shufflepb.NewShuffleClient(cc).Exchange(streamCtx)
 	stop()
 	cancelOpen()
 	if err != nil {
@@ -342,7 +354,13 @@ func (c *clientConn) run() {
 	for {
 		m, err := stream.Recv()
 		if err != nil {
-			if c.ctx.Err() == nil {
+			switch {
+			case c.ctx.Err() != nil:
+			case status.Code(err) == codes.Unauthenticated:
+				// The server's message says whether the secret was
+				// missing or wrong.
+				err = fmt.Errorf("refused (check that this worker runs with the application's secret): %w", err)
+			default:
 				err = fmt.Errorf("connection lost: %w", err)
 			}
 			c.failAll(err)
@@ -399,6 +417,11 @@ func (c *clientConn) write(stream shufflepb.Shuffle_ExchangeClient) {
 			continue
 		}
 		if err := stream.Send(msg); err != nil {
+			if err == io.EOF {
+				// The server ended the stream; the reader's Recv returns
+				// its status (a refusal, say), which says more than EOF.
+				return
+			}
 			c.failAll(fmt.Errorf("connection lost: %w", err))
 			return
 		}

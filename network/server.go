@@ -2,6 +2,7 @@ package network
 
 import (
 	"context"
+	"crypto/subtle"
 	"fmt"
 	"io"
 	"net"
@@ -10,8 +11,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 
 	"github.com/loom-yarn/loom/network/proto/shufflepb"
 )
@@ -53,6 +57,39 @@ type ServerConfig struct {
 	// to (SpillSender), spread over them; empty means os.TempDir(). A
 	// worker passes its container's LOCAL_DIRS, which YARN cleans up.
 	SpillDirs []string
+	// Secret, when set, is the application's secret that every consumer
+	// must send (ClientConfig.Secret) under SecretMetadata: a stream without
+	// it, or with another value, is refused as Unauthenticated before it
+	// can request a subpartition. The partition server listens on a port of
+	// a shared cluster node, and without the secret any process that can
+	// reach it could read the job's records. Empty accepts every consumer
+	// (local tests, a process-local shuffle).
+	Secret string
+}
+
+// SecretMetadata is the gRPC metadata key under which a partition client
+// sends the application secret. It is the key the control plane uses
+// (deploy.SecretMetadata), so one per-application secret guards both; it is
+// defined here because the network stands on its own at the bottom.
+const SecretMetadata = "loom-app-secret"
+
+// checkSecret refuses a stream or call that does not carry want under
+// SecretMetadata. The comparison takes constant time, and the refusal never
+// repeats what was sent.
+func checkSecret(ctx context.Context, want string) error {
+	from := "unknown peer"
+	if p, ok := peer.FromContext(ctx); ok {
+		from = p.Addr.String()
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	got := md.Get(SecretMetadata)
+	if len(got) == 0 || (len(got) == 1 && got[0] == "") {
+		return status.Errorf(codes.Unauthenticated, "partition server: consumer %s sent no application secret (%s): only this job's workers may read its partitions", from, SecretMetadata)
+	}
+	if len(got) != 1 || subtle.ConstantTimeCompare([]byte(got[0]), []byte(want)) != 1 {
+		return status.Errorf(codes.Unauthenticated, "partition server: consumer %s sent the wrong application secret: it does not belong to this job", from)
+	}
+	return nil
 }
 
 func (c *ServerConfig) withDefaults() ServerConfig {
@@ -98,13 +135,32 @@ type PartitionServer struct {
 func NewPartitionServer(cfg ServerConfig) *PartitionServer {
 	cfg = cfg.withDefaults()
 	s := &PartitionServer{cfg: cfg, subs: map[ChannelID]*subpartition{}, stop: make(chan struct{})}
-	s.grpc = grpc.NewServer(
+	opts := []grpc.ServerOption{
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: cfg.KeepAlive, Timeout: cfg.KeepAlive}),
 		// Consumers ping as often as every second to find a dead producer.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}),
-		grpc.MaxRecvMsgSize(1<<20),
-		grpc.MaxSendMsgSize(1<<30),
-	)
+		grpc.MaxRecvMsgSize(1 << 20),
+		grpc.MaxSendMsgSize(1 << 30),
+	}
+	if secret := cfg.Secret; secret != "" {
+		// Both kinds of interceptor, so that a call added to the service
+		// later is guarded too.
+		opts = append(opts,
+			grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+				if err := checkSecret(ctx, secret); err != nil {
+					return nil, err
+				}
+				return h(ctx, req)
+			}),
+			grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+				if err := checkSecret(ss.Context(), secret); err != nil {
+					return err
+				}
+				return h(srv, ss)
+			}),
+		)
+	}
+	s.grpc = grpc.NewServer(opts...)
 	shufflepb.RegisterShuffleServer(s.grpc, s)
 	return s
 }

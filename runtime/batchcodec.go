@@ -38,11 +38,20 @@ var errBatchCorrupt = errors.New("corrupt batch")
 // engine makes one per edge. Encoding appends to the caller's buffer and
 // allocates nothing; decoding allocates the batch and its two slices, plus
 // whatever c allocates for the values themselves (string bytes, say).
+//
+// A codec.Fallible c (codec.JSON) is called through TryAppend, so a value it
+// cannot encode fails the batch's Encode with an error naming the record,
+// which fails the producing task; other codecs take the plain Append loop.
 func NewBatchCodec[T any](c codec.Codec[T]) network.BatchCodec {
-	return batchCodec[T]{values: c}
+	bc := batchCodec[T]{values: c}
+	bc.fallible, _ = c.(codec.Fallible[T])
+	return bc
 }
 
-type batchCodec[T any] struct{ values codec.Codec[T] }
+type batchCodec[T any] struct {
+	values   codec.Codec[T]
+	fallible codec.Fallible[T] // values, when it may fail; else nil
+}
 
 // Encode implements network.BatchCodec. batch must be a *Batch[T].
 func (bc batchCodec[T]) Encode(dst []byte, batch any) ([]byte, error) {
@@ -53,6 +62,7 @@ func (bc batchCodec[T]) Encode(dst []byte, batch any) ([]byte, error) {
 	if len(b.Times) != len(b.Values) {
 		return dst, fmt.Errorf("encode batch: %d values but %d timestamps", len(b.Values), len(b.Times))
 	}
+	start := len(dst)
 	dst = binary.AppendUvarint(dst, uint64(len(b.Values)))
 	layout := batchNoTimes
 	for _, ts := range b.Times {
@@ -68,6 +78,15 @@ func (bc batchCodec[T]) Encode(dst []byte, batch any) ([]byte, error) {
 			dst = binary.AppendVarint(dst, ts-prev) // wraps; Decode adds back in wrapping arithmetic
 			prev = ts
 		}
+	}
+	if bc.fallible != nil {
+		for i := range b.Values {
+			var err error
+			if dst, err = bc.fallible.TryAppend(dst, b.Values[i]); err != nil {
+				return dst[:start], fmt.Errorf("encode batch: record %d of %d: %w", i, len(b.Values), err)
+			}
+		}
+		return dst, nil
 	}
 	for i := range b.Values {
 		dst = bc.values.Append(dst, b.Values[i])

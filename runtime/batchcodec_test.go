@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -163,4 +164,27 @@ func BenchmarkBatchCodec(b *testing.B) {
 	}
 	b.Run("int64", func(b *testing.B) { run(b, NewBatchCodec(codec.Int64), ints) })
 	b.Run("string", func(b *testing.B) { run(b, NewBatchCodec(codec.String), strs) })
+}
+
+// TestBatchCodecUnencodableRecord checks that a record the value codec cannot
+// encode (NaN through codec.JSON) fails Encode with an error naming the record
+// and the problem, leaving dst as it was, instead of panicking.
+func TestBatchCodecUnencodableRecord(t *testing.T) {
+	type reading struct{ Value float64 }
+	bc := NewBatchCodec(codec.JSON[reading]())
+	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
+		b := NewBatch[reading](3)
+		b.Append(NoTimestamp, reading{1})
+		b.Append(NoTimestamp, reading{bad})
+		b.Append(NoTimestamp, reading{3})
+		buf, err := bc.Encode([]byte("prefix"), b)
+		want := "encode batch: record 1 of 3: codec.JSON[runtime.reading]: field Value: " +
+			strconv.FormatFloat(bad, 'g', -1, 64) + " cannot be encoded as JSON"
+		if err == nil || err.Error() != want {
+			t.Errorf("got %v, want %q", err, want)
+		}
+		if string(buf) != "prefix" {
+			t.Errorf("a failed Encode left %q in dst", buf)
+		}
+	}
 }

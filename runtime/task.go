@@ -77,6 +77,7 @@ type Task struct {
 	Finished func()
 
 	timers *procTimers
+	names  []string // operator names by index in Ops, for PanicErrors
 
 	// input state
 	chWM      []int64
@@ -94,7 +95,8 @@ type Task struct {
 }
 
 // Timers returns the task's processing-time timer service, to put in the
-// operators' contexts before Run.
+// operators' contexts before Run. Run binds each operator's copy to the
+// operator, so that a failing callback names it.
 func (t *Task) Timers() ProcessingTimers {
 	if t.timers == nil {
 		t.timers = &procTimers{now: time.Now}
@@ -110,13 +112,91 @@ func (t *Task) wrap(err error) error {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return err
 	}
+	var pe *PanicError
+	if errors.As(err, &pe) {
+		// The panic names operator and subtask itself; the task is the one
+		// that knows the subtask.
+		pe.Subtask, pe.Parallelism = t.Subtask, t.Parallel
+		return fmt.Errorf("task %s: %w", t.Name, err)
+	}
 	return fmt.Errorf("task %s (subtask %d/%d): %w", t.Name, t.Subtask+1, t.Parallel, err)
+}
+
+// opError gives the error of call (open, finish, close...) of operator i
+// its context. A PanicError already names the operator and the call.
+func (t *Task) opError(i int, call string, err error) error {
+	if isPanic(err) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", call, t.names[i], err)
+}
+
+func isPanic(err error) bool {
+	var pe *PanicError
+	return errors.As(err, &pe)
+}
+
+// catch turns a panic in operator op into *err; see catchPanic.
+func (t *Task) catch(err *error, op int, in string) {
+	if r := recover(); r != nil {
+		*err = newPanicError(r, t.names[op], in)
+	}
+}
+
+// call runs a lifecycle call (in: "Open", "Finish"...) of operator i,
+// recovering a panic. It is for calls made once or once per checkpoint; the
+// per-batch calls have methods of their own that need no closure.
+func (t *Task) call(i int, in string, f func() error) (err error) {
+	defer t.catch(&err, i, in)
+	return f()
+}
+
+// processBatch hands a batch to the head of the chain. Operators further down
+// are called through chain links, which recover their own panics.
+func (t *Task) processBatch(input int, b any) (err error) {
+	defer t.catch(&err, 0, "")
+	return t.Ops[0].ProcessBatch(input, b)
+}
+
+func (t *Task) processWatermark(wm int64) (err error) {
+	defer t.catch(&err, 0, "")
+	return t.Ops[0].ProcessWatermark(wm)
+}
+
+func (t *Task) step(src SourceOperator) (st ReadStatus, err error) {
+	defer t.catch(&err, 0, "")
+	return src.Step()
+}
+
+// prepare names the operators and binds their timer services to them.
+func (t *Task) prepare() {
+	t.Timers()
+	t.names = make([]string, len(t.Ops))
+	for i := range t.Ops {
+		switch {
+		case i < len(t.Contexts) && t.Contexts[i] != nil && t.Contexts[i].Operator != "":
+			t.names[i] = t.Contexts[i].Operator
+		case i < len(t.UIDs) && t.UIDs[i] != "":
+			t.names[i] = t.UIDs[i]
+		default:
+			t.names[i] = fmt.Sprintf("#%d of %s", i, t.Name)
+		}
+	}
+	for i, c := range t.Contexts {
+		if i < len(t.names) && c != nil && c.Timers == ProcessingTimers(t.timers) {
+			c.Timers = operatorTimers{p: t.timers, op: t.names[i]}
+		}
+	}
 }
 
 // Run opens the chain, processes input until end of input (or ctx ends, or an
 // error), and closes the chain. It returns nil only after a clean finish.
+//
+// A panic in an operator (its user code, most often) is recovered where the
+// task calls into it and fails the task with a *PanicError; the operators
+// opened are closed as after any other failure.
 func (t *Task) Run(ctx context.Context) (err error) {
-	t.Timers()
+	t.prepare()
 	t.lastWM = NoTimestamp
 	if t.Metrics != nil {
 		t.Metrics.Watermark.Store(NoTimestamp)
@@ -126,11 +206,16 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	}
 	opened := 0
 	defer func() {
+		// The net under the recoveries at each operator call: a panic in the
+		// task's own code, a writer flush or an input channel's codec.
+		if r := recover(); r != nil {
+			err = t.wrap(newPanicError(r, "", ""))
+		}
 		// Close in reverse order, always; the first error wins.
 		for i := opened - 1; i >= 0; i-- {
 			if c, ok := t.Ops[i].(Closer); ok {
-				if cerr := c.Close(); cerr != nil && err == nil {
-					err = t.wrap(fmt.Errorf("close %s: %w", t.Contexts[i].Operator, cerr))
+				if cerr := t.call(i, "Close", c.Close); cerr != nil && err == nil {
+					err = t.wrap(t.opError(i, "close", cerr))
 				}
 			}
 		}
@@ -143,8 +228,8 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	// Open tail first, so that an operator may emit records while opening.
 	for i := len(t.Ops) - 1; i >= 0; i-- {
 		if o, ok := t.Ops[i].(Opener); ok {
-			if err := o.Open(t.Contexts[i]); err != nil {
-				return t.wrap(fmt.Errorf("open %s: %w", t.Contexts[i].Operator, err))
+			if err := t.call(i, "Open", func() error { return o.Open(t.Contexts[i]) }); err != nil {
+				return t.wrap(t.opError(i, "open", err))
 			}
 		}
 	}
@@ -163,7 +248,7 @@ func (t *Task) runSource(ctx context.Context, src SourceOperator) error {
 		if err := t.serveMail(ctx, false, 0); err != nil {
 			return err
 		}
-		st, err := src.Step()
+		st, err := t.step(src)
 		if err != nil {
 			return err
 		}
@@ -239,8 +324,12 @@ func (t *Task) handleMail(m Mail) error {
 	case MailCheckpointComplete:
 		for i, op := range t.Ops {
 			if l, ok := op.(CheckpointListener); ok {
-				if err := l.NotifyCheckpointComplete(m.Checkpoint); err != nil {
-					return fmt.Errorf("%s: checkpoint %d complete: %w", t.Contexts[i].Operator, m.Checkpoint, err)
+				err := t.call(i, "NotifyCheckpointComplete", func() error { return l.NotifyCheckpointComplete(m.Checkpoint) })
+				if err != nil && !isPanic(err) {
+					err = fmt.Errorf("%s: checkpoint %d complete: %w", t.names[i], m.Checkpoint, err)
+				}
+				if err != nil {
+					return err
 				}
 			}
 		}
@@ -282,7 +371,7 @@ func (t *Task) runInput(ctx context.Context) error {
 			if t.recordsIn != nil {
 				t.recordsIn.RecordsIn.Add(int64(batchLen(e.Batch)))
 			}
-			if err := t.Ops[0].ProcessBatch(t.InputOf[ch], e.Batch); err != nil {
+			if err := t.processBatch(t.InputOf[ch], e.Batch); err != nil {
 				return err
 			}
 		case network.KindWatermark:
@@ -359,7 +448,7 @@ func (t *Task) advanceWatermark() error {
 	if wm > t.lastWM && wm != NoTimestamp {
 		t.lastWM = wm
 		t.Metrics.Watermark.Store(wm)
-		return t.Ops[0].ProcessWatermark(wm)
+		return t.processWatermark(wm)
 	}
 	return nil
 }
@@ -415,15 +504,26 @@ func (t *Task) checkpoint(id, ts int64) error {
 	if t.Checkpointer == nil {
 		return nil
 	}
-	return t.Checkpointer.Snapshot(id, t.ID, t.Subtask, func(w StateWriter) error {
+	// A panic in SnapshotState declines the checkpoint like an error does,
+	// and then fails the task: unlike an error, it is a bug, and the
+	// Checkpointer would let the job go on.
+	var panicked error
+	err := t.Checkpointer.Snapshot(id, t.ID, t.Subtask, func(w StateWriter) error {
 		for i, op := range t.Ops {
 			s, ok := op.(Snapshotter)
 			if !ok {
 				continue
 			}
-			data, err := s.SnapshotState(id)
+			var data []byte
+			err := t.call(i, "SnapshotState", func() (err error) {
+				data, err = s.SnapshotState(id)
+				return err
+			})
+			if isPanic(err) {
+				panicked = err
+			}
 			if err != nil {
-				return fmt.Errorf("snapshot %s: %w", t.Contexts[i].Operator, err)
+				return t.opError(i, "snapshot", err)
 			}
 			if err := w.WriteOperatorState(t.UIDs[i], data); err != nil {
 				return err
@@ -436,6 +536,10 @@ func (t *Task) checkpoint(id, ts int64) error {
 		}
 		return nil
 	})
+	if panicked != nil {
+		return panicked
+	}
+	return err
 }
 
 // finish ends the task: the final watermark fires every event-time timer,
@@ -444,14 +548,14 @@ func (t *Task) finish() error {
 	if t.lastWM < MaxWatermark {
 		t.lastWM = MaxWatermark
 		t.Metrics.Watermark.Store(MaxWatermark)
-		if err := t.Ops[0].ProcessWatermark(MaxWatermark); err != nil {
+		if err := t.processWatermark(MaxWatermark); err != nil {
 			return err
 		}
 	}
 	for i, op := range t.Ops {
 		if f, ok := op.(Finisher); ok {
-			if err := f.Finish(); err != nil {
-				return fmt.Errorf("finish %s: %w", t.Contexts[i].Operator, err)
+			if err := t.call(i, "Finish", f.Finish); err != nil {
+				return t.opError(i, "finish", err)
 			}
 		}
 	}

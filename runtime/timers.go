@@ -16,7 +16,8 @@ type procTimers struct {
 
 type procTimer struct {
 	at  time.Time
-	seq int64 // ties fire in scheduling order
+	seq int64  // ties fire in scheduling order
+	op  string // the operator that scheduled it, for a PanicError; "" if unknown
 	fn  func(now time.Time) error
 }
 
@@ -40,10 +41,25 @@ func (h *timerHeap) Pop() any {
 
 func (p *procTimers) Now() time.Time { return p.now() }
 
-func (p *procTimers) At(t time.Time, fn func(now time.Time) error) {
+func (p *procTimers) At(t time.Time, fn func(now time.Time) error) { p.at(t, "", fn) }
+
+func (p *procTimers) at(t time.Time, op string, fn func(now time.Time) error) {
 	p.seq++
-	heap.Push(&p.h, procTimer{at: t, seq: p.seq, fn: fn})
+	heap.Push(&p.h, procTimer{at: t, seq: p.seq, op: op, fn: fn})
 }
+
+// operatorTimers is one operator's view of its task's timer service: the
+// callbacks it schedules carry its name, so that a panic in one names the
+// operator. Task.Run gives one to each operator whose Context holds the
+// task's service.
+type operatorTimers struct {
+	p  *procTimers
+	op string
+}
+
+func (o operatorTimers) Now() time.Time { return o.p.now() }
+
+func (o operatorTimers) At(t time.Time, fn func(now time.Time) error) { o.p.at(t, o.op, fn) }
 
 // next is the earliest deadline, if any.
 func (p *procTimers) next() (time.Time, bool) {
@@ -59,9 +75,14 @@ func (p *procTimers) fireDue() error {
 	now := p.now()
 	for len(p.h) > 0 && !p.h[0].at.After(now) {
 		t := heap.Pop(&p.h).(procTimer)
-		if err := t.fn(now); err != nil {
+		if err := t.fire(now); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+func (t *procTimer) fire(now time.Time) (err error) {
+	defer catchPanic(&err, t.op, "a processing-time timer")
+	return t.fn(now)
 }

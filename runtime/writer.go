@@ -54,8 +54,26 @@ func NewWriter[T any](ctx context.Context, senders []network.Sender, part Partit
 	return w
 }
 
+// writerCall is what a PanicError from a writer says panicked: routing runs
+// the user's key selector, sending runs the record codec on a remote edge.
+const writerCall = "its output (key selector, partitioner or record codec)"
+
+// catch turns a panic in routing or encoding into *err, naming the operator
+// whose output this writer is: the key selector of a KeyBy is the user's code
+// on the edge after that operator.
+func (w *Writer[T]) catch(err *error) {
+	if r := recover(); r != nil {
+		name := ""
+		if w.out != nil {
+			name = w.out.Operator
+		}
+		*err = newPanicError(r, name, writerCall)
+	}
+}
+
 // Push implements Output.
-func (w *Writer[T]) Push(b *Batch[T]) error {
+func (w *Writer[T]) Push(b *Batch[T]) (err error) {
+	defer w.catch(&err)
 	if w.out != nil {
 		w.out.RecordsOut.Add(int64(b.Len()))
 	}
@@ -124,7 +142,8 @@ func (w *Writer[T]) Watermark(wm int64) error {
 }
 
 // Flush implements ChannelWriter.
-func (w *Writer[T]) Flush() error {
+func (w *Writer[T]) Flush() (err error) {
+	defer w.catch(&err)
 	for c, p := range w.pending {
 		if len(p.Values) > 0 {
 			if err := w.send(c); err != nil {
@@ -136,7 +155,8 @@ func (w *Writer[T]) Flush() error {
 }
 
 // Broadcast implements ChannelWriter.
-func (w *Writer[T]) Broadcast(e network.Element) error {
+func (w *Writer[T]) Broadcast(e network.Element) (err error) {
+	defer w.catch(&err)
 	if err := w.Flush(); err != nil {
 		return err
 	}

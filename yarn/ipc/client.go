@@ -23,8 +23,9 @@ import (
 const (
 	// DefaultPingInterval matches Hadoop's ipc.ping.interval.
 	DefaultPingInterval = 60 * time.Second
-	// DefaultConnectTimeout bounds dialing and authentication when the
-	// call's context has no earlier deadline (Hadoop: ipc.client.connect.timeout).
+	// DefaultConnectTimeout bounds dialing and authentication (Hadoop:
+	// ipc.client.connect.timeout). A call whose context ends first stops
+	// waiting; the connection attempt goes on for the calls that follow.
 	DefaultConnectTimeout = 20 * time.Second
 )
 
@@ -48,7 +49,9 @@ type Options struct {
 	// ConnectTimeout bounds dial plus handshake; zero means
 	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
-	// Dial opens the TCP connection; nil means net.Dialer.DialContext.
+	// Dial opens the TCP connection; nil means net.Dialer.DialContext. It
+	// must return when ctx ends: Close cancels a dial in flight and waits
+	// for it.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -58,16 +61,34 @@ type Options struct {
 // flight when a connection breaks fail and are not retried, because YARN
 // calls such as submitApplication are not idempotent. A Client is safe for
 // concurrent use; Close releases it.
+//
+// One connection is opened at a time, by a goroutine of its own that every
+// call needing it waits on with its own context, and no lock is held across
+// the network: a slow dial or a silent server holds back only the calls that
+// need the connection, each no longer than its context allows, and Close
+// interrupts it.
 type Client struct {
 	addr     string
 	opts     Options
 	clientID []byte
 	nextCall atomic.Int32
+	// closing ends when Close is called; it cancels a dial in flight.
+	closing context.Context
+	stop    context.CancelFunc
 
 	mu     sync.Mutex
 	cur    *conn
+	dial   *dialing // the connection being opened; nil if none
 	closed bool
-	wg     sync.WaitGroup // reader and pinger goroutines of all connections
+	wg     sync.WaitGroup // dialer, reader and pinger goroutines of all connections
+}
+
+// dialing is one attempt to open a connection, shared by every call that
+// finds no live connection while it runs.
+type dialing struct {
+	done chan struct{} // closed once cn or err is set
+	cn   *conn
+	err  error
 }
 
 // NewClient returns a client for addr ("host:port"). It does not connect:
@@ -88,7 +109,8 @@ func NewClient(addr string, opts Options) *Client {
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id) // crypto/rand.Read never fails on supported platforms
-	return &Client{addr: addr, opts: opts, clientID: id}
+	closing, stop := context.WithCancel(context.Background())
+	return &Client{addr: addr, opts: opts, clientID: id, closing: closing, stop: stop}
 }
 
 // defaultUser is the user Hadoop's SIMPLE auth would name.
@@ -175,13 +197,15 @@ func finish(r *response, resp proto.Message) error {
 	return r.decodeBody(resp)
 }
 
-// Close closes the connection; calls in flight fail with ErrClosed.
+// Close closes the connection; calls in flight fail with ErrClosed. A dial
+// in flight is cancelled (its socket closed), not waited out.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
 	cn := c.cur
 	c.cur = nil
 	c.mu.Unlock()
+	c.stop()
 	if cn != nil {
 		cn.fail(ErrClosed)
 	}
@@ -189,30 +213,63 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// connection returns the live connection, opening one if there is none or
-// the last one broke.
+// connection returns the live connection, or waits, as long as ctx allows,
+// for the one being opened, starting to open one if there is none or the last
+// one broke.
 func (c *Client) connection(ctx context.Context) (*conn, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.closed {
+		c.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if c.cur != nil && !c.cur.broken() {
-		return c.cur, nil
+		cn := c.cur
+		c.mu.Unlock()
+		return cn, nil
 	}
-	cn, err := c.open(ctx)
-	if err != nil {
-		return nil, err
+	d := c.dial
+	if d == nil {
+		d = &dialing{done: make(chan struct{})}
+		c.dial = d
+		c.wg.Add(1)
+		go c.runDial(d)
 	}
-	c.cur = cn
-	c.wg.Add(2)
-	go func() { defer c.wg.Done(); cn.readLoop() }()
-	go func() { defer c.wg.Done(); cn.pingLoop(c.opts.PingInterval, c.clientID) }()
-	return cn, nil
+	c.mu.Unlock()
+	select {
+	case <-d.done:
+		return d.cn, d.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("connect: %w", ctx.Err())
+	}
+}
+
+// runDial opens a connection for d's waiters and makes it the client's. It
+// runs on its own goroutine so that no caller's context, and no lock, is tied
+// to the network: the connection is bounded by ConnectTimeout and by Close.
+func (c *Client) runDial(d *dialing) {
+	defer c.wg.Done()
+	cn, err := c.open(c.closing)
+	c.mu.Lock()
+	c.dial = nil
+	if c.closed {
+		if cn != nil {
+			cn.fail(ErrClosed) // closes the socket
+		}
+		cn, err = nil, ErrClosed
+	}
+	if err == nil {
+		c.cur = cn
+		c.wg.Add(2)
+		go func() { defer c.wg.Done(); cn.readLoop() }()
+		go func() { defer c.wg.Done(); cn.pingLoop(c.opts.PingInterval, c.clientID) }()
+	}
+	d.cn, d.err = cn, err
+	c.mu.Unlock()
+	close(d.done)
 }
 
 // open dials, sends the preamble, authenticates and sends the connection
-// context.
+// context. Ending ctx closes the socket, which interrupts the handshake.
 func (c *Client) open(ctx context.Context) (*conn, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 	defer cancel()

@@ -540,3 +540,73 @@ func TestSASLNegotiationSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowDialHoldsNoLock dials a server that accepts and never answers the
+// SASL negotiation, with a connect timeout far beyond the test. A second call
+// with a short context and a concurrent Close must not wait for that dial:
+// the call gives up at its own deadline, Close cancels the dial, the socket
+// it opened is closed, and the first call fails with ErrClosed.
+func TestSlowDialHoldsNoLock(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{})
+	serverSawClose := make(chan struct{})
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		close(accepted)
+		_, _ = io.Copy(io.Discard, nc) // returns when the client closes its socket
+		close(serverSawClose)
+	}()
+	c := NewClient(ln.Addr().String(), Options{Protocol: testProtocol, ConnectTimeout: 10 * time.Second,
+		SASL: func() (Mechanism, error) { return TokenMechanism(&security.Token{}), nil }})
+	first := make(chan error, 1)
+	go func() { _, err := call(t, c, context.Background(), "echo", "a"); first <- err }()
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client did not connect")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = call(t, c, ctx, "echo", "b")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second call during a stuck dial: got %v, want its own deadline", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("second call with a 50ms context returned after %v: it waited for the dial", d)
+	}
+
+	start = time.Now()
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Close waited for the dial to time out")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	select {
+	case err := <-first:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("call whose dial Close interrupted: got %v, want ErrClosed", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the call whose dial Close interrupted did not return")
+	}
+	select {
+	case <-serverSawClose:
+	case <-time.After(2 * time.Second):
+		t.Error("the socket of the interrupted dial is still open")
+	}
+}
