@@ -10,11 +10,14 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/loom-yarn/loom/network"
 )
 
 // SecretMetadata is the gRPC metadata key under which workers send the
-// application secret with every control call.
-const SecretMetadata = "loom-app-secret"
+// application secret with every control call (the same key the shuffle's
+// data plane checks).
+const SecretMetadata = network.SecretMetadata
 
 // NewSecret returns a fresh per-application secret for EnvSecret.
 func NewSecret() string {

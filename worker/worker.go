@@ -135,6 +135,8 @@ func Run(ctx context.Context, opts Options) error {
 		}
 	}
 	scfg, ccfg := networkConfig(job.Conf)
+	// The data plane admits only the job's processes, as the control plane.
+	scfg.Secret, ccfg.Secret = opts.Secret, opts.Secret
 	scfg.SpillDirs = opts.LocalDirs
 	lis, shuffleAddr, err := listenShuffle(opts.Host)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/engine"
+	"github.com/loom-yarn/loom/network"
 	_ "github.com/loom-yarn/loom/jobs"
 	"github.com/loom-yarn/loom/stream"
 )
@@ -478,5 +479,65 @@ func TestWorkerFailsWhenAPeerDies(t *testing.T) {
 	defer fake.mu.Unlock()
 	if !brokenConnection(fake.failed) {
 		t.Errorf("AM was told %q, want the broken connection", fake.failed)
+	}
+}
+
+// TestPartitionServerNeedsTheSecret: a worker's partition server refuses a
+// consumer without the application secret, while the job's own workers
+// (which have it) exchange records through it.
+func TestPartitionServerNeedsTheSecret(t *testing.T) {
+	args := func(_, out string) []string { return []string{"--output", out} }
+	fake, opts, _ := setupPlan(t, "worker-test-endless", args, "", 2, 1)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	errs := make(chan error, 2)
+	for w := range 2 {
+		o := workerOpts(opts, w)
+		go func() { errs <- Run(ctx, o) }()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	var addr string
+	for {
+		fake.mu.Lock()
+		hb, a := fake.lastBeat, fake.addrs[0]
+		fake.mu.Unlock()
+		if hb != nil && hb.GetRecordsOut() > 0 && a != "" {
+			addr = a
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the two workers exchanged no records within 20s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// An intruder asks for a subpartition the job really has (attempt 0,
+	// the keyed edge, producer 0 to consumer 1).
+	intruder := network.NewPartitionClient(network.ClientConfig{})
+	defer intruder.Close()
+	g := network.NewGate(1, 1)
+	ep := fake.job.Plan.Edges[0]
+	bc, err := fake.job.Graph.Edges[ep.Index].NewCodec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := network.ChannelID{Attempt: 0, Edge: ep.Index, Producer: 0, Consumer: 1}
+	if err := intruder.Connect(g, 0, addr, id, bc); err != nil {
+		t.Fatal(err)
+	}
+	for g.Err() == nil && time.Now().Before(deadline) {
+		select {
+		case <-g.Ready():
+			if _, e, ok := g.Poll(nil); ok {
+				t.Fatalf("a consumer without the secret read %+v from %s", e, addr)
+			}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := g.Err(); err == nil || !strings.Contains(err.Error(), "sent no application secret") {
+		t.Fatalf("consumer without the secret: %v, want a refusal saying so", err)
+	}
+	stop()
+	for range 2 {
+		<-errs
 	}
 }
