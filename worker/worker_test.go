@@ -20,8 +20,8 @@ import (
 	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/engine"
-	"github.com/loom-yarn/loom/network"
 	_ "github.com/loom-yarn/loom/jobs"
+	"github.com/loom-yarn/loom/network"
 	"github.com/loom-yarn/loom/stream"
 )
 
