@@ -152,7 +152,10 @@ func (s *heapValue[K, V]) snapshotRun() (*entryRun, error) {
 	var sc keyScratch
 	for k, v := range s.m {
 		kg := s.encodeKey(&sc, k)
-		sc.val = s.vc.Append(sc.val[:0], v)
+		var err error
+		if sc.val, err = codec.TryAppend(s.vc, sc.val[:0], v); err != nil {
+			return nil, fmt.Errorf("snapshot state %s: %w", s.name, err)
+		}
 		run.add(kg, sc.key, nil, sc.val)
 	}
 	run.sort()
@@ -225,7 +228,10 @@ func (s *heapList[K, V]) snapshotRun() (*entryRun, error) {
 		kg := s.encodeKey(&sc, k)
 		for i, v := range vs {
 			sc.uk = appendListSeq(sc.uk[:0], uint64(i))
-			sc.val = s.vc.Append(sc.val[:0], v)
+			var err error
+			if sc.val, err = codec.TryAppend(s.vc, sc.val[:0], v); err != nil {
+				return nil, fmt.Errorf("snapshot state %s: %w", s.name, err)
+			}
 			run.add(kg, sc.key, sc.uk, sc.val)
 		}
 	}
@@ -326,8 +332,13 @@ func (s *heapMap[K, UK, UV]) snapshotRun() (*entryRun, error) {
 	for k, inner := range s.m {
 		kg := s.encodeKey(&sc, k)
 		for uk, uv := range inner {
-			sc.uk = s.ukc.Append(sc.uk[:0], uk)
-			sc.val = s.uvc.Append(sc.val[:0], uv)
+			var err error
+			if sc.uk, err = codec.TryAppend(s.ukc, sc.uk[:0], uk); err != nil {
+				return nil, fmt.Errorf("snapshot state %s: %w", s.name, err)
+			}
+			if sc.val, err = codec.TryAppend(s.uvc, sc.val[:0], uv); err != nil {
+				return nil, fmt.Errorf("snapshot state %s: %w", s.name, err)
+			}
 			run.add(kg, sc.key, sc.uk, sc.val)
 		}
 	}

@@ -489,7 +489,10 @@ func (s *lsmValue[K, V]) Value() (V, bool, error) {
 }
 
 func (s *lsmValue[K, V]) Update(v V) error {
-	s.val = s.vc.Append(s.val[:0], v)
+	var err error
+	if s.val, err = codec.TryAppend(s.vc, s.val[:0], v); err != nil {
+		return s.errorf("write", err)
+	}
 	return s.write("write", s.val, true)
 }
 
@@ -533,9 +536,11 @@ func (s *lsmList[K, V]) Add(v V) error {
 	if err != nil {
 		return err
 	}
+	if s.val, err = codec.TryAppend(s.vc, s.val[:0], v); err != nil {
+		return s.errorf("add", err)
+	}
 	s.key = appendListSeq(k, s.b.seq)
 	s.b.seq++
-	s.val = s.vc.Append(s.val[:0], v)
 	return s.set("add", s.key, s.val)
 }
 
@@ -551,7 +556,11 @@ func (s *lsmList[K, V]) Update(vs []V) error {
 	for _, v := range vs {
 		s.key = appendListSeq(append(s.key[:0], lo...), s.b.seq)
 		s.b.seq++
-		s.val = s.vc.Append(s.val[:0], v)
+		var err error
+		if s.val, err = codec.TryAppend(s.vc, s.val[:0], v); err != nil {
+			batch.Close()
+			return s.errorf("update", err)
+		}
 		if err := batch.Set(s.key, s.val, nil); err != nil {
 			return s.errorf("update", err)
 		}
@@ -579,7 +588,9 @@ func (s *lsmMap[K, UK, UV]) entryKey(uk UK) (p, k []byte, err error) {
 		return nil, nil, err
 	}
 	n := len(k)
-	s.key = s.ukc.Append(k, uk)
+	if s.key, err = codec.TryAppend(s.ukc, k, uk); err != nil {
+		return nil, nil, s.errorf("encode the map key", err)
+	}
 	return s.key[:n], s.key, nil
 }
 
@@ -605,7 +616,9 @@ func (s *lsmMap[K, UK, UV]) Put(uk UK, uv UV) error {
 	if err != nil {
 		return err
 	}
-	s.val = s.uvc.Append(s.val[:0], uv)
+	if s.val, err = codec.TryAppend(s.uvc, s.val[:0], uv); err != nil {
+		return s.errorf("put", err)
+	}
 	return s.writeEntry("put", p, k, s.val, true)
 }
 

@@ -2,6 +2,7 @@ package state
 
 import (
 	"maps"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -264,4 +265,34 @@ func TestNewLSMRefusesNonEmptyDir(t *testing.T) {
 	if _, err := NewLSM(dir, all128, 128); err == nil || !strings.Contains(err.Error(), "is not empty") {
 		t.Fatalf("second NewLSM in %s: %v", dir, err)
 	}
+}
+
+// TestUnencodableStateValue: a value its codec cannot encode (a NaN in a
+// JSON-coded struct) is an error naming the state, never a panic: at the
+// write in the LSM backend, at the snapshot in the heap backend (which
+// keeps values as they are).
+func TestUnencodableStateValue(t *testing.T) {
+	type reading struct{ Celsius float64 }
+	nan := reading{Celsius: math.NaN()}
+	forEachBackend(t, func(t *testing.T, mk backendMaker) {
+		b := mk(t, all128, 128)
+		kc := NewKeyContext(codec.String, 128)
+		vs := must1[ValueState[reading]](t)(NewValue(b, kc, "op/last", codec.JSON[reading]()))
+		ls := must1[ListState[reading]](t)(NewList(b, kc, "op/all", codec.JSON[reading]()))
+		ms := must1[MapState[string, reading]](t)(NewMap(b, kc, "op/by", codec.String, codec.JSON[reading]()))
+		kc.SetKey("sensor-1")
+		errs := []error{vs.Update(nan), ls.Add(nan), ls.Update([]reading{nan}), ms.Put("x", nan)}
+		if _, heap := b.(*heapBackend); heap {
+			for _, err := range errs {
+				must(t, err)
+			}
+			var snap memSnapshot
+			errs = []error{b.Snapshot(&snap)}
+		}
+		for i, err := range errs {
+			if err == nil || !strings.Contains(err.Error(), "NaN") || !strings.Contains(err.Error(), "op/") {
+				t.Errorf("write %d: %v, want an error naming the state and the NaN", i, err)
+			}
+		}
+	})
 }
