@@ -25,8 +25,8 @@ import (
 	"github.com/loom-yarn/loom/jobmaster"
 	"github.com/loom-yarn/loom/metrics"
 	"github.com/loom-yarn/loom/minicluster"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/stream"
+	"github.com/loom-yarn/loom/task"
 )
 
 // commonFlags are the flags every job accepts. Each maps onto a
@@ -146,7 +146,7 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	}
 	job.Spec.Plan = job.Plan
 
-	bad := &runtime.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip}
+	bad := &task.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip}
 	if p := conf.DeadLetterPath.Get(cfg); p != "" {
 		if !bad.Skip {
 			return usageError{fmt.Errorf("%s is set but %s is fail: dead letters are kept only when skipping", conf.DeadLetterPath.Key(), conf.OnBadRecord.Key())}
@@ -168,7 +168,7 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	// the stages of a run stage by stage are summed in the status.
 	var current atomic.Pointer[engine.Execution]
 	var stages stageProgress
-	taskMetrics := func() []*runtime.TaskMetrics {
+	taskMetrics := func() []*task.TaskMetrics {
 		if x := current.Load(); x != nil {
 			return x.TaskMetrics()
 		}
@@ -250,10 +250,10 @@ func (s *stageProgress) started(x *engine.Execution) {
 	s.execs = append(s.execs, x)
 }
 
-func (s *stageProgress) progress() runtime.Progress {
+func (s *stageProgress) progress() task.Progress {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := runtime.Progress{Watermark: runtime.NoTimestamp}
+	p := task.Progress{Watermark: task.NoTimestamp}
 	for i, x := range s.execs {
 		xp := x.Progress()
 		p.RecordsIn += xp.RecordsIn

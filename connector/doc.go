@@ -1,5 +1,5 @@
 // Package connector groups loom's sources and sinks. Each subpackage
-// implements runtime.Source or runtime.Sink:
+// implements task.Source or task.Sink:
 //
 //   - fs: the file-system seam (local files; HDFS registers itself here)
 //   - file: splittable bounded file sources (text, CSV, JSON lines, Avro) and

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/checkpoint"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // ackMsg is a task's answer to a checkpoint: a snapshot, or a decline.
@@ -27,9 +27,9 @@ type taskCheckpointer struct {
 	kgs         state.KeyGroupRange
 }
 
-// Snapshot implements runtime.Checkpointer. A failed write declines the
+// Snapshot implements task.Checkpointer. A failed write declines the
 // checkpoint; the job goes on.
-func (c *taskCheckpointer) Snapshot(id int64, task string, subtask int, write func(runtime.StateWriter) error) error {
+func (c *taskCheckpointer) Snapshot(id int64, task string, subtask int, write func(task.StateWriter) error) error {
 	msg := ackMsg{id: id, task: checkpoint.TaskID{Task: task, Subtask: subtask}}
 	w, err := c.drv.storage.NewTaskWriter(id, task, subtask, c.parallelism, c.kgs)
 	if err == nil {
@@ -57,13 +57,13 @@ type driver struct {
 	coord    *checkpoint.Coordinator
 	acks     chan ackMsg
 	finished chan checkpoint.TaskID
-	mail     map[checkpoint.TaskID]chan runtime.Mail
+	mail     map[checkpoint.TaskID]chan task.Mail
 	// outbox holds mail a task's full mailbox could not take yet, in
 	// order: control mail is never dropped, and the driver never blocks on
 	// a task (one held up by backpressure serves its mailbox only between
 	// batches). It is delivered as the task makes room; a finished task's
 	// is dropped, since it reads no more mail.
-	outbox  map[checkpoint.TaskID][]runtime.Mail
+	outbox  map[checkpoint.TaskID][]task.Mail
 	trigger map[int64]time.Time
 }
 
@@ -90,8 +90,8 @@ func (d *driver) init(restored *checkpoint.Metadata) error {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Minute
 	}
-	d.mail = map[checkpoint.TaskID]chan runtime.Mail{}
-	d.outbox = map[checkpoint.TaskID][]runtime.Mail{}
+	d.mail = map[checkpoint.TaskID]chan task.Mail{}
+	d.outbox = map[checkpoint.TaskID][]task.Mail{}
 	d.trigger = map[int64]time.Time{}
 	for _, t := range d.x.tasks {
 		cfg.Tasks = append(cfg.Tasks, t.id)
@@ -138,7 +138,7 @@ func (d *driver) run(ctx context.Context) {
 
 // send delivers m to task id's mailbox, or queues it behind the mail
 // already waiting for that task.
-func (d *driver) send(id checkpoint.TaskID, m runtime.Mail) {
+func (d *driver) send(id checkpoint.TaskID, m task.Mail) {
 	mb, ok := d.mail[id]
 	if !ok {
 		return // finished: it reads no more mail
@@ -186,7 +186,7 @@ func (d *driver) apply(actions []checkpoint.Action) {
 		case checkpoint.Trigger:
 			d.trigger[a.ID] = a.Timestamp
 			for _, s := range a.Sources {
-				d.send(s, runtime.Mail{Kind: runtime.MailTriggerCheckpoint, Checkpoint: a.ID, Timestamp: a.Timestamp.UnixMilli()})
+				d.send(s, task.Mail{Kind: task.MailTriggerCheckpoint, Checkpoint: a.ID, Timestamp: a.Timestamp.UnixMilli()})
 			}
 		case checkpoint.Finalize:
 			md := checkpoint.Metadata{Version: 1, Job: d.x.g.Name, GraphHash: d.x.g.Hash(), ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}
@@ -205,7 +205,7 @@ func (d *driver) apply(actions []checkpoint.Action) {
 			d.apply(d.coord.Finalized(a.ID, err))
 		case checkpoint.NotifyComplete:
 			for id := range d.mail {
-				d.send(id, runtime.Mail{Kind: runtime.MailCheckpointComplete, Checkpoint: a.ID})
+				d.send(id, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: a.ID})
 			}
 		case checkpoint.Abort:
 			delete(d.trigger, a.ID)

@@ -18,9 +18,9 @@ import (
 	"github.com/loom-yarn/loom/checkpoint"
 	"github.com/loom-yarn/loom/graph"
 	"github.com/loom-yarn/loom/network"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/scheduler"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // Options configure a run.
@@ -42,7 +42,7 @@ type Options struct {
 	// RestoreFrom is a checkpoint (chk-N directory) or a directory of them.
 	RestoreFrom string
 	// BadRecords is the job's bad-record policy.
-	BadRecords *runtime.BadRecordPolicy
+	BadRecords *task.BadRecordPolicy
 	// Config is passed to operators.
 	Config map[string]string
 	// OnCheckpoint, if set, hears of every completed checkpoint.
@@ -95,13 +95,13 @@ type Execution struct {
 	stateRoot *stateRoot
 
 	completed atomic.Int64
-	sourceOps []*runtime.OperatorMetrics
-	sinkOps   []*runtime.OperatorMetrics
+	sourceOps []*task.OperatorMetrics
+	sinkOps   []*task.OperatorMetrics
 	running   atomic.Int64
 }
 
 type taskRun struct {
-	task   *runtime.Task
+	task   *task.Task
 	id     checkpoint.TaskID
 	kgs    state.KeyGroupRange
 	source bool
@@ -114,8 +114,8 @@ func (x *Execution) Stage() int { return x.opts.Stage }
 func (x *Execution) Restored() *checkpoint.Metadata { return x.restored }
 
 // TaskMetrics lists every subtask's metrics.
-func (x *Execution) TaskMetrics() []*runtime.TaskMetrics {
-	out := make([]*runtime.TaskMetrics, len(x.tasks))
+func (x *Execution) TaskMetrics() []*task.TaskMetrics {
+	out := make([]*task.TaskMetrics, len(x.tasks))
 	for i, t := range x.tasks {
 		out[i] = t.task.Metrics
 	}
@@ -123,8 +123,8 @@ func (x *Execution) TaskMetrics() []*runtime.TaskMetrics {
 }
 
 // Progress is the job's current progress.
-func (x *Execution) Progress() runtime.Progress {
-	p := runtime.Progress{Elapsed: time.Since(x.start), TotalTasks: len(x.tasks), Watermark: runtime.NoTimestamp,
+func (x *Execution) Progress() task.Progress {
+	p := task.Progress{Elapsed: time.Since(x.start), TotalTasks: len(x.tasks), Watermark: task.NoTimestamp,
 		RunningTasks: int(x.running.Load()), CompletedCheckpoints: int(x.completed.Load())}
 	for _, m := range x.sourceOps {
 		p.RecordsIn += m.RecordsIn.Load()
@@ -135,7 +135,7 @@ func (x *Execution) Progress() runtime.Progress {
 	first := true
 	for _, t := range x.tasks {
 		wm := t.task.Metrics.Watermark.Load()
-		if wm == runtime.NoTimestamp || wm == runtime.MaxWatermark {
+		if wm == task.NoTimestamp || wm == task.MaxWatermark {
 			continue
 		}
 		if first || wm < p.Watermark {
@@ -395,8 +395,8 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 	g, plan := x.g, x.opts.Plan
 	maxP := cp.MaxParallelism
 	kgs := state.RangeForSubtask(maxP, c.Parallelism, i)
-	tm := &runtime.TaskMetrics{Task: c.Name, Subtask: i}
-	t := &runtime.Task{ID: c.ID, Name: c.Name, Subtask: i, Parallel: c.Parallelism, Metrics: tm, Mail: make(chan runtime.Mail, 16)}
+	tm := &task.TaskMetrics{Task: c.Name, Subtask: i}
+	t := &task.Task{ID: c.ID, Name: c.Name, Subtask: i, Parallel: c.Parallelism, Metrics: tm, Mail: make(chan task.Mail, 16)}
 	tr := &taskRun{task: t, id: checkpoint.TaskID{Task: c.ID, Subtask: i}, kgs: kgs, source: cp.Source}
 
 	if len(cp.Inputs) > 0 {
@@ -469,10 +469,10 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 	}
 
 	// Writers of the chain's outputs to other chains.
-	writers := map[*graph.Edge]runtime.ChannelWriter{}
-	opMetrics := make([]*runtime.OperatorMetrics, len(c.Vertices))
+	writers := map[*graph.Edge]task.ChannelWriter{}
+	opMetrics := make([]*task.OperatorMetrics, len(c.Vertices))
 	for j, v := range c.Vertices {
-		opMetrics[j] = &runtime.OperatorMetrics{Operator: v.Name, Subtask: i}
+		opMetrics[j] = &task.OperatorMetrics{Operator: v.Name, Subtask: i}
 	}
 	tm.Operators = opMetrics
 	indexOf := map[*graph.Vertex]int{}
@@ -503,9 +503,9 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 	}
 
 	// Operators, tail first: each one's outputs lead to the next.
-	t.Ops = make([]runtime.Operator, len(c.Vertices))
+	t.Ops = make([]task.Operator, len(c.Vertices))
 	t.UIDs = make([]string, len(c.Vertices))
-	t.Contexts = make([]*runtime.Context, len(c.Vertices))
+	t.Contexts = make([]*task.Context, len(c.Vertices))
 	timers := t.Timers()
 	for j := len(c.Vertices) - 1; j >= 0; j-- {
 		v := c.Vertices[j]
@@ -529,7 +529,7 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 				outs[o] = typ.Fanout(targets)
 			}
 		}
-		rc := &runtime.Context{Job: g.Name, Operator: v.Name, UID: v.UID, Subtask: i, Parallelism: c.Parallelism,
+		rc := &task.Context{Job: g.Name, Operator: v.Name, UID: v.UID, Subtask: i, Parallelism: c.Parallelism,
 			MaxParallelism: maxP, KeyGroups: kgs, Backend: t.Backend, BadRecords: x.opts.BadRecords,
 			Metrics: opMetrics[j], Timers: timers, Config: x.opts.Config, BatchSize: x.opts.BatchSize}
 		if md != nil {

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/loom-yarn/loom/checkpoint"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // TestStateRootSweepsDeadExecutions: a state directory whose LOCK nobody
@@ -74,11 +74,11 @@ func TestStateRootSweepsDeadExecutions(t *testing.T) {
 // a finished task's mail is dropped.
 func TestDriverNeverDropsMail(t *testing.T) {
 	a, b := checkpoint.TaskID{Task: "a", Subtask: 0}, checkpoint.TaskID{Task: "b", Subtask: 0}
-	mbA, mbB := make(chan runtime.Mail, 2), make(chan runtime.Mail, 2)
-	d := &driver{mail: map[checkpoint.TaskID]chan runtime.Mail{a: mbA, b: mbB}, outbox: map[checkpoint.TaskID][]runtime.Mail{}}
+	mbA, mbB := make(chan task.Mail, 2), make(chan task.Mail, 2)
+	d := &driver{mail: map[checkpoint.TaskID]chan task.Mail{a: mbA, b: mbB}, outbox: map[checkpoint.TaskID][]task.Mail{}}
 	for id := int64(1); id <= 5; id++ {
-		d.send(a, runtime.Mail{Kind: runtime.MailCheckpointComplete, Checkpoint: id})
-		d.send(b, runtime.Mail{Kind: runtime.MailCheckpointComplete, Checkpoint: id})
+		d.send(a, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: id})
+		d.send(b, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: id})
 	}
 	if n := len(d.outbox[a]); n != 3 {
 		t.Fatalf("%d mails held back for a full mailbox, want 3", n)
@@ -102,7 +102,7 @@ func TestDriverNeverDropsMail(t *testing.T) {
 	}
 	// b finished: what waited for it is dropped, and nothing more is queued.
 	d.forget(b)
-	d.send(b, runtime.Mail{Kind: runtime.MailCheckpointComplete, Checkpoint: 6})
+	d.send(b, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: 6})
 	if len(d.outbox) != 0 {
 		t.Errorf("mail queued for a finished task: %v", d.outbox)
 	}

@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"github.com/loom-yarn/loom/network"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // Partitioning says how an edge spreads records over the consumer's subtasks.
@@ -39,13 +39,13 @@ func (p Partitioning) String() string {
 }
 
 // OperatorFactory makes one subtask's operator. outs[i] is an
-// runtime.Output[T] for the vertex's output i, of type OutTypes[i].
-type OperatorFactory func(ctx *runtime.Context, outs []any) (runtime.Operator, error)
+// task.Output[T] for the vertex's output i, of type OutTypes[i].
+type OperatorFactory func(ctx *task.Context, outs []any) (task.Operator, error)
 
 // WriterFactory makes the writer of one producer subtask onto an edge's
-// channels. The result is a runtime.ChannelWriter that is also a
-// runtime.Output[T] of the edge's record type.
-type WriterFactory func(ctx context.Context, senders []network.Sender, batchSize, maxParallelism, consumerParallelism int, task *runtime.TaskMetrics, out *runtime.OperatorMetrics) runtime.ChannelWriter
+// channels. The result is a task.ChannelWriter that is also a
+// task.Output[T] of the edge's record type.
+type WriterFactory func(ctx context.Context, senders []network.Sender, batchSize, maxParallelism, consumerParallelism int, tm *task.TaskMetrics, out *task.OperatorMetrics) task.ChannelWriter
 
 // Vertex is one operator of the job.
 type Vertex struct {
@@ -60,7 +60,7 @@ type Vertex struct {
 	Bounded        bool // for sources
 	Keyed          bool // uses keyed state: its task gets a state backend
 	Inputs         int  // number of logical inputs (0 for a source)
-	OutTypes       []runtime.Type
+	OutTypes       []task.Type
 	// Funcs names the user functions the operator calls (their symbols), so
 	// that the graph's hash changes when the code does.
 	Funcs []string

@@ -5,17 +5,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
-func noop(*runtime.Context, []any) (runtime.Operator, error) { return nil, nil }
+func noop(*task.Context, []any) (task.Operator, error) { return nil, nil }
 
 // builder makes small graphs for table tests.
 type builder struct{ g *Graph }
 
 func (b builder) v(name string, p int, src bool) *Vertex {
 	return b.g.Add(&Vertex{Name: name, Parallelism: p, Source: src, Bounded: src, New: noop,
-		OutTypes: []runtime.Type{runtime.TypeOf[string]()}})
+		OutTypes: []task.Type{task.TypeOf[string]()}})
 }
 
 func (b builder) e(from, to *Vertex, part Partitioning) *Edge {

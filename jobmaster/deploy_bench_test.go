@@ -16,8 +16,8 @@ import (
 	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/scheduler"
+	"github.com/loom-yarn/loom/task"
 )
 
 // deployScale is a job of the size issue 8 aims at (10,000 workers, 100,000
@@ -39,12 +39,12 @@ func (s deployScale) String() string {
 
 // plan builds the job's physical plan as the client does.
 func (s deployScale) plan(b *testing.B) *scheduler.Plan {
-	noop := func(*runtime.Context, []any) (runtime.Operator, error) { return nil, nil }
+	noop := func(*task.Context, []any) (task.Operator, error) { return nil, nil }
 	g := graph.New("scale")
 	var prev *graph.Vertex
 	for i := range deployChains {
 		v := g.Add(&graph.Vertex{Name: fmt.Sprintf("op%d", i), Parallelism: s.workers * deploySlots, Source: i == 0, Bounded: true,
-			Keyed: i > 0, Inputs: min(i, 1), New: noop, OutTypes: []runtime.Type{runtime.TypeOf[int]()}})
+			Keyed: i > 0, Inputs: min(i, 1), New: noop, OutTypes: []task.Type{task.TypeOf[int]()}})
 		if prev != nil {
 			g.Connect(&graph.Edge{From: prev, To: v, Part: graph.Hash})
 		}

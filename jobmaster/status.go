@@ -16,7 +16,7 @@ import (
 
 	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/metrics"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // JobStatus is what the AM's /status endpoint serves: the job's state, its
@@ -168,17 +168,17 @@ func share(part, whole int64) float64 {
 
 // taskMetrics turns the latest heartbeats into runtime metrics for the
 // Prometheus collector: one operator per reported chain subtask.
-func (b *statusBoard) taskMetrics() []*runtime.TaskMetrics {
+func (b *statusBoard) taskMetrics() []*task.TaskMetrics {
 	s := b.get()
-	out := make([]*runtime.TaskMetrics, 0, len(s.Subtasks))
+	out := make([]*task.TaskMetrics, 0, len(s.Subtasks))
 	for _, st := range s.Subtasks {
-		tm := &runtime.TaskMetrics{Task: st.Name, Subtask: int(st.Index)}
+		tm := &task.TaskMetrics{Task: st.Name, Subtask: int(st.Index)}
 		tm.BackpressuredNanos.Store(st.BackpressuredMS * int64(time.Millisecond))
-		tm.Watermark.Store(runtime.NoTimestamp)
-		op := &runtime.OperatorMetrics{Operator: st.Name, Subtask: int(st.Index)}
+		tm.Watermark.Store(task.NoTimestamp)
+		op := &task.OperatorMetrics{Operator: st.Name, Subtask: int(st.Index)}
 		op.RecordsIn.Store(st.RecordsIn)
 		op.RecordsOut.Store(st.RecordsOut)
-		tm.Operators = []*runtime.OperatorMetrics{op}
+		tm.Operators = []*task.OperatorMetrics{op}
 		out = append(out, tm)
 	}
 	return out

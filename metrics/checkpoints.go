@@ -66,7 +66,7 @@ func (c *Checkpoints) ObserveCompleted(id int64, duration time.Duration, bytes i
 func (c *Checkpoints) ObserveAborted() { c.aborted.Inc() }
 
 // NewBadRecords returns a counter of job's skipped bad records, read from
-// skipped on every scrape (typically runtime.BadRecordPolicy.Skipped).
+// skipped on every scrape (typically task.BadRecordPolicy.Skipped).
 func NewBadRecords(job string, skipped func() int64) prometheus.Collector {
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name:        "loom_bad_records_skipped_total",

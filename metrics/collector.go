@@ -1,5 +1,5 @@
 // Package metrics exports loom's counters to Prometheus. The engine keeps
-// plain atomics (runtime.TaskMetrics, runtime.OperatorMetrics) that tasks bump
+// plain atomics (task.TaskMetrics, task.OperatorMetrics) that tasks bump
 // once per batch; the collectors here read them only when Prometheus scrapes,
 // so the hot path never calls into Prometheus.
 //
@@ -14,7 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 var (
@@ -32,7 +32,7 @@ var (
 // taskCollector reads runtime metrics on scrape.
 type taskCollector struct {
 	job   string
-	tasks func() []*runtime.TaskMetrics
+	tasks func() []*task.TaskMetrics
 	now   func() time.Time // wall clock; replaced in tests
 }
 
@@ -45,7 +45,7 @@ type taskCollector struct {
 // the scrape; give operators unique names to tell them apart.
 //
 // Watermarks are event times in milliseconds since the Unix epoch.
-func NewCollector(job string, tasks func() []*runtime.TaskMetrics) prometheus.Collector {
+func NewCollector(job string, tasks func() []*task.TaskMetrics) prometheus.Collector {
 	return &taskCollector{job: job, tasks: tasks, now: time.Now}
 }
 
@@ -67,7 +67,7 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 	type opCounts struct{ in, out int64 }
 	type taskValues struct {
 		backpressured int64
-		watermark     int64 // lowest real watermark, runtime.NoTimestamp if none
+		watermark     int64 // lowest real watermark, task.NoTimestamp if none
 	}
 	ops := map[seriesKey]*opCounts{}
 	var opOrder []seriesKey
@@ -80,14 +80,14 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 		tk := seriesKey{t.Task, t.Subtask}
 		tv, ok := tasks[tk]
 		if !ok {
-			tv = &taskValues{watermark: runtime.NoTimestamp}
+			tv = &taskValues{watermark: task.NoTimestamp}
 			tasks[tk] = tv
 			taskOrder = append(taskOrder, tk)
 		}
 		tv.backpressured += t.BackpressuredNanos.Load()
 		// MaxWatermark means event time has ended: no lag to report.
-		if wm := t.Watermark.Load(); wm != runtime.NoTimestamp && wm != runtime.MaxWatermark {
-			if tv.watermark == runtime.NoTimestamp || wm < tv.watermark {
+		if wm := t.Watermark.Load(); wm != task.NoTimestamp && wm != task.MaxWatermark {
+			if tv.watermark == task.NoTimestamp || wm < tv.watermark {
 				tv.watermark = wm
 			}
 		}
@@ -117,7 +117,7 @@ func (c *taskCollector) Collect(ch chan<- prometheus.Metric) {
 		tv := tasks[k]
 		ch <- prometheus.MustNewConstMetric(backpressuredDesc, prometheus.CounterValue,
 			time.Duration(tv.backpressured).Seconds(), c.job, k.name, sub)
-		if tv.watermark != runtime.NoTimestamp {
+		if tv.watermark != task.NoTimestamp {
 			lag := float64(nowMillis-tv.watermark) / 1e3
 			ch <- prometheus.MustNewConstMetric(watermarkLagDesc, prometheus.GaugeValue, lag, c.job, k.name, sub)
 		}

@@ -13,18 +13,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
-func task(name string, subtask int, backpressured time.Duration, watermark int64, ops ...*runtime.OperatorMetrics) *runtime.TaskMetrics {
-	t := &runtime.TaskMetrics{Task: name, Subtask: subtask, Operators: ops}
+func taskOf(name string, subtask int, backpressured time.Duration, watermark int64, ops ...*task.OperatorMetrics) *task.TaskMetrics {
+	t := &task.TaskMetrics{Task: name, Subtask: subtask, Operators: ops}
 	t.BackpressuredNanos.Store(int64(backpressured))
 	t.Watermark.Store(watermark)
 	return t
 }
 
-func op(name string, subtask int, in, out int64) *runtime.OperatorMetrics {
-	o := &runtime.OperatorMetrics{Operator: name, Subtask: subtask}
+func op(name string, subtask int, in, out int64) *task.OperatorMetrics {
+	o := &task.OperatorMetrics{Operator: name, Subtask: subtask}
 	o.RecordsIn.Store(in)
 	o.RecordsOut.Store(out)
 	return o
@@ -33,21 +33,21 @@ func op(name string, subtask int, in, out int64) *runtime.OperatorMetrics {
 // now is the collector's clock in these tests: 2024-05-01T12:00:00Z.
 var now = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 
-func newTestCollector(tasks func() []*runtime.TaskMetrics) prometheus.Collector {
+func newTestCollector(tasks func() []*task.TaskMetrics) prometheus.Collector {
 	c := NewCollector("wordcount", tasks).(*taskCollector)
 	c.now = func() time.Time { return now }
 	return c
 }
 
 func TestCollector(t *testing.T) {
-	tasks := []*runtime.TaskMetrics{
-		task("source -> split", 0, 1500*time.Millisecond, now.Add(-2500*time.Millisecond).UnixMilli(),
+	tasks := []*task.TaskMetrics{
+		taskOf("source -> split", 0, 1500*time.Millisecond, now.Add(-2500*time.Millisecond).UnixMilli(),
 			op("source", 0, 0, 100), op("split", 0, 100, 450)),
-		task("source -> split", 1, 0, runtime.NoTimestamp,
+		taskOf("source -> split", 1, 0, task.NoTimestamp,
 			op("source", 1, 0, 7), op("split", 1, 7, 30)),
-		task("count", 0, 0, runtime.MaxWatermark, op("count", 0, 480, 12)),
+		taskOf("count", 0, 0, task.MaxWatermark, op("count", 0, 480, 12)),
 	}
-	reg := registry(t, newTestCollector(func() []*runtime.TaskMetrics { return tasks }))
+	reg := registry(t, newTestCollector(func() []*task.TaskMetrics { return tasks }))
 	want := `
 # HELP loom_operator_records_in_total Records received by an operator instance.
 # TYPE loom_operator_records_in_total counter
@@ -82,12 +82,12 @@ loom_task_watermark_lag_seconds{job="wordcount",subtask="0",task="source -> spli
 func TestCollectorMergesDuplicates(t *testing.T) {
 	// Two chains both containing an operator named "map" at subtask 0, and a
 	// task reported twice (for example during a restart).
-	tasks := []*runtime.TaskMetrics{
-		task("a", 0, time.Second, now.Add(-time.Second).UnixMilli(), op("map", 0, 10, 10)),
-		task("a", 0, time.Second, now.Add(-4*time.Second).UnixMilli(), op("map", 0, 5, 5)),
+	tasks := []*task.TaskMetrics{
+		taskOf("a", 0, time.Second, now.Add(-time.Second).UnixMilli(), op("map", 0, 10, 10)),
+		taskOf("a", 0, time.Second, now.Add(-4*time.Second).UnixMilli(), op("map", 0, 5, 5)),
 		nil,
 	}
-	reg := registry(t, newTestCollector(func() []*runtime.TaskMetrics { return tasks }))
+	reg := registry(t, newTestCollector(func() []*task.TaskMetrics { return tasks }))
 	want := `
 # HELP loom_operator_records_in_total Records received by an operator instance.
 # TYPE loom_operator_records_in_total counter
@@ -106,7 +106,7 @@ loom_task_watermark_lag_seconds{job="wordcount",subtask="0",task="a"} 4
 }
 
 func TestCollectorNoTasks(t *testing.T) {
-	reg := registry(t, newTestCollector(func() []*runtime.TaskMetrics { return nil }))
+	reg := registry(t, newTestCollector(func() []*task.TaskMetrics { return nil }))
 	if got := scrape(t, reg); strings.TrimSpace(got) != "" {
 		t.Fatalf("scrape with no tasks:\n%s", got)
 	}
@@ -168,7 +168,7 @@ loom_checkpoint_last_size_bytes{job="wordcount"} 1.048576e+06
 }
 
 func TestBadRecords(t *testing.T) {
-	policy := &runtime.BadRecordPolicy{Skip: true}
+	policy := &task.BadRecordPolicy{Skip: true}
 	reg := registry(t, NewBadRecords("wordcount", policy.Skipped))
 	for i := 0; i < 3; i++ {
 		if err := policy.Handle("in.csv:4", []byte("x"), io.ErrUnexpectedEOF); err != nil {
@@ -185,8 +185,8 @@ loom_bad_records_skipped_total{job="wordcount"} 3
 
 func TestServe(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	tasks := []*runtime.TaskMetrics{task("sink", 2, 0, runtime.NoTimestamp, op("sink", 2, 42, 42))}
-	reg.MustRegister(NewCollector("wc", func() []*runtime.TaskMetrics { return tasks }))
+	tasks := []*task.TaskMetrics{taskOf("sink", 2, 0, task.NoTimestamp, op("sink", 2, 42, 42))}
+	reg.MustRegister(NewCollector("wc", func() []*task.TaskMetrics { return tasks }))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, err := Serve(ctx, "127.0.0.1:0", reg)

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/network"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // The benchmarks run the producer in a second OS process: this test binary,
@@ -32,7 +32,7 @@ const (
 
 // benchBatch is batch number i of a producer: 1000 int64 records with rising
 // event times, as a source or a keyed aggregation would send them.
-func benchBatch(b *runtime.Batch[int64], i int) {
+func benchBatch(b *task.Batch[int64], i int) {
 	b.Reset()
 	base := int64(i) * benchBatchSize
 	for k := range int64(benchBatchSize) {
@@ -81,7 +81,7 @@ func TestShufflePeerProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 			wg.Go(func() {
-				b := runtime.NewBatch[int64](benchBatchSize)
+				b := task.NewBatch[int64](benchBatchSize)
 				for i := range n {
 					benchBatch(b, i) // Send encodes at once, so the batch is reused
 					if err := s.Send(context.Background(), network.Element{Kind: network.KindBatch, Batch: b}, nil); err != nil {
@@ -103,12 +103,12 @@ func TestShufflePeerProcess(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b := runtime.NewBatch[int64](1)
+		b := task.NewBatch[int64](1)
 		tick := time.NewTicker(time.Millisecond)
 		for range n {
 			<-tick.C
 			b.Reset()
-			b.Append(runtime.NoTimestamp, time.Now().UnixNano())
+			b.Append(task.NoTimestamp, time.Now().UnixNano())
 			if err := s.Send(context.Background(), network.Element{Kind: network.KindBatch, Batch: b}, nil); err != nil {
 				panic(err)
 			}
@@ -152,8 +152,8 @@ func startPeer(b *testing.B, mode string, n int, env ...string) string {
 // of 4 channels from a producer process to this one, over one connection,
 // into a gate polled as a task would.
 func BenchmarkShuffleLoopback(b *testing.B) {
-	payload, err := int64Batches.Encode(nil, func() *runtime.Batch[int64] {
-		x := runtime.NewBatch[int64](benchBatchSize)
+	payload, err := int64Batches.Encode(nil, func() *task.Batch[int64] {
+		x := task.NewBatch[int64](benchBatchSize)
 		benchBatch(x, 0)
 		return x
 	}())
@@ -182,7 +182,7 @@ func BenchmarkShuffleLoopback(b *testing.B) {
 		}
 		switch e.Kind {
 		case network.KindBatch:
-			records += e.Batch.(*runtime.Batch[int64]).Len()
+			records += e.Batch.(*task.Batch[int64]).Len()
 		case network.KindEndOfInput:
 			ended++
 		}
@@ -201,8 +201,8 @@ func BenchmarkShuffleLoopback(b *testing.B) {
 // encoded batches over a plain TCP connection between the same two kinds of
 // process: the ceiling the shuffle is measured against.
 func BenchmarkRawTCPLoopback(b *testing.B) {
-	payload, err := int64Batches.Encode(nil, func() *runtime.Batch[int64] {
-		x := runtime.NewBatch[int64](benchBatchSize)
+	payload, err := int64Batches.Encode(nil, func() *task.Batch[int64] {
+		x := task.NewBatch[int64](benchBatchSize)
 		benchBatch(x, 0)
 		return x
 	}())
@@ -257,7 +257,7 @@ func benchLatency(b *testing.B, timeout time.Duration) {
 			switch e.Kind {
 			case network.KindBatch:
 				now := time.Now().UnixNano()
-				for _, v := range e.Batch.(*runtime.Batch[int64]).Values {
+				for _, v := range e.Batch.(*task.Batch[int64]).Values {
 					lat = append(lat, time.Duration(now-v))
 				}
 			case network.KindEndOfInput:

@@ -8,7 +8,7 @@ import (
 
 // BatchCodec turns the batches of one edge into bytes and back, so that they
 // can cross a process boundary. It is untyped because the network carries
-// every edge's record type; runtime.NewBatchCodec makes one for a record
+// every edge's record type; task.NewBatchCodec makes one for a record
 // codec. Local channels never use it: a batch between tasks of one process is
 // handed over as it is.
 type BatchCodec interface {

@@ -19,7 +19,7 @@ import (
 type Kind uint8
 
 const (
-	// KindBatch carries a *runtime.Batch[T] of the edge's record type.
+	// KindBatch carries a *task.Batch[T] of the edge's record type.
 	KindBatch Kind = iota
 	// KindWatermark carries event-time progress in Timestamp.
 	KindWatermark

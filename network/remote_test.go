@@ -13,7 +13,7 @@ import (
 
 	"github.com/loom-yarn/loom/codec"
 	"github.com/loom-yarn/loom/network"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // killableListener remembers the connections it accepted, so that a test can
@@ -55,14 +55,14 @@ func startServer(t *testing.T, cfg network.ServerConfig) (*network.PartitionServ
 	return s, lis.Addr().String(), kl
 }
 
-var int64Batches = runtime.NewBatchCodec(codec.Int64)
+var int64Batches = task.NewBatchCodec(codec.Int64)
 
 // script is what producer ch sends: batches of 100 records with event times,
 // and every kind of event between them, ending with end of input.
 func script(ch, batches int) []network.Element {
 	var out []network.Element
 	for b := range batches {
-		batch := runtime.NewBatch[int64](100)
+		batch := task.NewBatch[int64](100)
 		for k := range 100 {
 			n := int64(ch)*1_000_000_000 + int64(b*100+k)
 			batch.Append(1_700_000_000_000+n, n)
@@ -84,7 +84,7 @@ func sameElement(a, b network.Element) bool {
 	if a.Kind != network.KindBatch || b.Kind != network.KindBatch {
 		return a == b
 	}
-	x, y := a.Batch.(*runtime.Batch[int64]), b.Batch.(*runtime.Batch[int64])
+	x, y := a.Batch.(*task.Batch[int64]), b.Batch.(*task.Batch[int64])
 	return slices.Equal(x.Values, y.Values) && slices.Equal(x.Times, y.Times)
 }
 

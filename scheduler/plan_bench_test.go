@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // scaleJob is the shape of the scale benchmarks: a line of chains of equal
@@ -43,7 +43,7 @@ func (s scaleJob) graph(b *testing.B) *graph.Graph {
 	var prev *graph.Vertex
 	for i := range s.chains {
 		v := g.Add(&graph.Vertex{Name: fmt.Sprintf("op%d", i), Parallelism: s.parallelism, Source: i == 0, Bounded: true, Keyed: i > 0,
-			Inputs: min(i, 1), New: noop, OutTypes: []runtime.Type{runtime.TypeOf[int]()}})
+			Inputs: min(i, 1), New: noop, OutTypes: []task.Type{task.TypeOf[int]()}})
 		if prev != nil {
 			g.Connect(&graph.Edge{From: prev, To: v, Part: graph.Hash})
 		}

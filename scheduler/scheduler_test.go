@@ -6,10 +6,10 @@ import (
 	"testing"
 
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
-func noop(*runtime.Context, []any) (runtime.Operator, error) { return nil, nil }
+func noop(*task.Context, []any) (task.Operator, error) { return nil, nil }
 
 // chains builds source -> map (forward) -> sink with the given parallelisms;
 // part is the partitioning between map and sink.
@@ -17,7 +17,7 @@ func chains(t *testing.T, pSrc, pSink int, part graph.Partitioning) *graph.Graph
 	g := graph.New("j")
 	add := func(name string, p int, src bool) *graph.Vertex {
 		return g.Add(&graph.Vertex{Name: name, Parallelism: p, Source: src, Bounded: true, New: noop,
-			OutTypes: []runtime.Type{runtime.TypeOf[int]()}})
+			OutTypes: []task.Type{task.TypeOf[int]()}})
 	}
 	s, m, k := add("src", pSrc, true), add("map", pSrc, false), add("sink", pSink, false)
 	g.Connect(&graph.Edge{From: s, To: m})

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // buildChains makes a graph from a spec like "src:2 map:2 sink:1" (name and
@@ -24,7 +24,7 @@ func buildGraph(t *testing.T, vertices, edges string) *graph.Graph {
 			t.Fatalf("vertex %q: %v", spec, err)
 		}
 		byName[name] = g.Add(&graph.Vertex{Name: name, Parallelism: p, Source: strings.HasPrefix(name, "src"), Bounded: true,
-			New: noop, OutTypes: []runtime.Type{runtime.TypeOf[int]()}})
+			New: noop, OutTypes: []task.Type{task.TypeOf[int]()}})
 	}
 	parts := map[string]graph.Partitioning{"fwd": graph.Forward, "hash": graph.Hash, "rebalance": graph.Rebalance, "broadcast": graph.Broadcast}
 	inputs := map[*graph.Vertex]int{}

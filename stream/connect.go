@@ -2,8 +2,8 @@ package stream
 
 import (
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
-	"github.com/loom-yarn/loom/runtime/operator"
+	"github.com/loom-yarn/loom/task"
+	"github.com/loom-yarn/loom/task/operator"
 )
 
 // KeyedCoProcessFunction is user logic over two keyed streams sharing a key.
@@ -18,8 +18,8 @@ func Connect[K comparable, A, B, OUT any](a *Keyed[K, A], b *Keyed[K, B], name s
 		env.errorf("connect %q: the two streams belong to different jobs", name)
 	}
 	v := &graph.Vertex{Name: "CoProcess: " + name, Keyed: true, Inputs: 2, Funcs: env.checkFuncs(name, newF, a.key, b.key)}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[OUT](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[OUT](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -38,8 +38,8 @@ func CoMap[A, B, OUT any](a *Stream[A], b *Stream[B], name string, f1 func(A) OU
 		env.errorf("comap %q: the two streams belong to different jobs", name)
 	}
 	v := &graph.Vertex{Name: "CoMap: " + name, Inputs: 2, Funcs: env.checkFuncs(name, f1, f2)}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[OUT](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[OUT](outs[0], name)
 		if err != nil {
 			return nil, err
 		}

@@ -5,8 +5,8 @@ import (
 
 	"github.com/loom-yarn/loom/codec"
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
-	"github.com/loom-yarn/loom/runtime/operator"
+	"github.com/loom-yarn/loom/task"
+	"github.com/loom-yarn/loom/task/operator"
 )
 
 // joinVertex adds a two-input keyed operator fed by a (input 0) and b
@@ -38,8 +38,8 @@ func WindowJoin[K comparable, A, B, OUT any](a *Keyed[K, A], b *Keyed[K, B], ass
 	bc = codecOrFor(env, "window join "+name+" right records", bc)
 	syms := append(env.checkFuncs(name, join), "window="+assigner.String())
 	v := &graph.Vertex{Name: "WindowJoin: " + name, Funcs: syms}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[OUT](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[OUT](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -63,8 +63,8 @@ func IntervalJoin[K comparable, A, B, OUT any](a *Keyed[K, A], b *Keyed[K, B], l
 	bc = codecOrFor(env, "interval join "+name+" right records", bc)
 	syms := append(env.checkFuncs(name, join), "interval=["+lower.String()+","+upper.String()+"]")
 	v := &graph.Vertex{Name: "IntervalJoin: " + name, Funcs: syms}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[OUT](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[OUT](outs[0], name)
 		if err != nil {
 			return nil, err
 		}

@@ -5,9 +5,9 @@ import (
 
 	"github.com/loom-yarn/loom/codec"
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
-	"github.com/loom-yarn/loom/runtime/operator"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
+	"github.com/loom-yarn/loom/task/operator"
 )
 
 // Keyed is a stream partitioned by key: all records of a key go to the same
@@ -62,7 +62,7 @@ func connectKeyed[K comparable, T any](k *Keyed[K, T], v *graph.Vertex, input in
 	s := k.s
 	// The partitioner is made when the job runs, after Resolve fixed the
 	// number of key groups.
-	connect(s, v, input, graph.Hash, func() runtime.Partitioner[T] {
+	connect(s, v, input, graph.Hash, func() task.Partitioner[T] {
 		return &keyGroupPartitioner[T, K]{key: k.key, codec: k.codec, maxP: s.env.g.MaxParallelism}
 	})
 }
@@ -72,8 +72,8 @@ func connectKeyed[K comparable, T any](k *Keyed[K, T], v *graph.Vertex, input in
 // fields, so subtasks must not share one.
 func Process[K comparable, T, OUT any](k *Keyed[K, T], name string, newF func() KeyedProcessFunction[K, T, OUT]) *Stream[OUT] {
 	v := &graph.Vertex{Name: "Process: " + name, Keyed: true, Inputs: 1, Funcs: k.s.env.checkFuncs(name, newF)}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[OUT](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[OUT](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +184,7 @@ func (a *aggregateFn[K, T, ACC, OUT]) ProcessElement(v T, ctx *KeyedContext[K], 
 	if !ok {
 		acc = a.agg.Create()
 		if a.isFinal {
-			if err := ctx.RegisterEventTimer(runtime.MaxWatermark); err != nil {
+			if err := ctx.RegisterEventTimer(task.MaxWatermark); err != nil {
 				return err
 			}
 		}
@@ -204,7 +204,7 @@ func (a *aggregateFn[K, T, ACC, OUT]) OnTimer(ts int64, ctx *KeyedContext[K], ou
 	if err != nil || !ok {
 		return err
 	}
-	out.CollectAt(runtime.NoTimestamp, KV[K, OUT]{Key: ctx.Key(), Value: a.agg.Result(acc)})
+	out.CollectAt(task.NoTimestamp, KV[K, OUT]{Key: ctx.Key(), Value: a.agg.Result(acc)})
 	return a.acc.Clear()
 }
 
@@ -232,7 +232,7 @@ func (r *reduceFn[K, T]) ProcessElement(v T, ctx *KeyedContext[K], out *Collecto
 	if ok {
 		v = r.f(cur, v)
 	} else if r.isFinal {
-		if err := ctx.RegisterEventTimer(runtime.MaxWatermark); err != nil {
+		if err := ctx.RegisterEventTimer(task.MaxWatermark); err != nil {
 			return err
 		}
 	}
@@ -250,7 +250,7 @@ func (r *reduceFn[K, T]) OnTimer(ts int64, ctx *KeyedContext[K], out *Collector[
 	if err != nil || !ok {
 		return err
 	}
-	out.CollectAt(runtime.NoTimestamp, v)
+	out.CollectAt(task.NoTimestamp, v)
 	return r.val.Clear()
 }
 

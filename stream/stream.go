@@ -8,8 +8,8 @@ import (
 	"github.com/loom-yarn/loom/codec"
 	"github.com/loom-yarn/loom/graph"
 	"github.com/loom-yarn/loom/network"
-	"github.com/loom-yarn/loom/runtime"
-	"github.com/loom-yarn/loom/runtime/operator"
+	"github.com/loom-yarn/loom/task"
+	"github.com/loom-yarn/loom/task/operator"
 )
 
 // Stream is a typed stream of records: one output of an operator.
@@ -59,13 +59,13 @@ func (s *Stream[T]) UID(uid string) *Stream[T] {
 
 // newVertex adds an operator vertex consuming the given inputs.
 func addVertex[OUT any](e *Env, v *graph.Vertex) *Stream[OUT] {
-	v.OutTypes = append([]runtime.Type{runtime.TypeOf[OUT]()}, v.OutTypes...)
+	v.OutTypes = append([]task.Type{task.TypeOf[OUT]()}, v.OutTypes...)
 	e.g.Add(v)
 	return &Stream[OUT]{env: e, v: v}
 }
 
 // connect adds an edge from s into input of v with partitioning part.
-func connect[T any](s *Stream[T], to *graph.Vertex, input int, part graph.Partitioning, newPart func() runtime.Partitioner[T]) {
+func connect[T any](s *Stream[T], to *graph.Vertex, input int, part graph.Partitioning, newPart func() task.Partitioner[T]) {
 	s.env.g.Connect(&graph.Edge{
 		From: s.v, FromOutput: s.output, To: to, ToInput: input, Part: part,
 		NewCodec: func() (network.BatchCodec, error) {
@@ -76,27 +76,27 @@ func connect[T any](s *Stream[T], to *graph.Vertex, input int, part graph.Partit
 					return nil, fmt.Errorf("records from %s to %s cross processes: %w (or set one with WithCodec)", s.v.Name, to.Name, err)
 				}
 			}
-			return runtime.NewBatchCodec[T](c), nil
+			return task.NewBatchCodec[T](c), nil
 		},
-		NewWriter: func(ctx context.Context, senders []network.Sender, batchSize, maxP, consumerP int, task *runtime.TaskMetrics, out *runtime.OperatorMetrics) runtime.ChannelWriter {
-			var p runtime.Partitioner[T]
+		NewWriter: func(ctx context.Context, senders []network.Sender, batchSize, maxP, consumerP int, tm *task.TaskMetrics, out *task.OperatorMetrics) task.ChannelWriter {
+			var p task.Partitioner[T]
 			switch {
 			case newPart != nil:
 				p = newPart()
 			case len(senders) == 1:
-				p = runtime.ForwardPartitioner[T]{}
+				p = task.ForwardPartitioner[T]{}
 			case part == graph.Broadcast:
 				p = nil
 			default:
-				p = &runtime.RebalancePartitioner[T]{}
+				p = &task.RebalancePartitioner[T]{}
 			}
-			return runtime.NewWriter[T](ctx, senders, p, batchSize, task, out)
+			return task.NewWriter[T](ctx, senders, p, batchSize, tm, out)
 		},
 	})
 }
 
 // FromSource adds a source. wm may be nil for records without event time.
-func FromSource[T any](env *Env, name string, src runtime.Source[T], wm *WatermarkStrategy[T]) *Stream[T] {
+func FromSource[T any](env *Env, name string, src task.Source[T], wm *WatermarkStrategy[T]) *Stream[T] {
 	syms := []string{}
 	if wm != nil && wm.Timestamp != nil {
 		syms = env.checkFuncs(name, wm.Timestamp)
@@ -110,8 +110,8 @@ func FromSource[T any](env *Env, name string, src runtime.Source[T], wm *Waterma
 			env.errorf("source %q: %w", name, err)
 		}
 	}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[T](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[T](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -141,8 +141,8 @@ func TryMap[T, U any](s *Stream[T], name string, f func(T) (U, error)) *Stream[U
 
 func mapStream[T, U any](s *Stream[T], name string, proto *operator.Map[T, U], f any) *Stream[U] {
 	v := &graph.Vertex{Name: "Map: " + name, Funcs: s.env.checkFuncs(name, f)}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[U](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[U](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -154,8 +154,8 @@ func mapStream[T, U any](s *Stream[T], name string, proto *operator.Map[T, U], f
 // Filter keeps the records for which f is true.
 func Filter[T any](s *Stream[T], name string, f func(T) bool) *Stream[T] {
 	v := &graph.Vertex{Name: "Filter: " + name, Funcs: s.env.checkFuncs(name, f)}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[T](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[T](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -167,8 +167,8 @@ func Filter[T any](s *Stream[T], name string, f func(T) bool) *Stream[T] {
 // FlatMap calls f for every record; f emits any number of records.
 func FlatMap[T, U any](s *Stream[T], name string, f func(T, *Collector[U]) error) *Stream[U] {
 	v := &graph.Vertex{Name: "FlatMap: " + name, Funcs: s.env.checkFuncs(name, f)}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[U](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[U](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -181,8 +181,8 @@ func FlatMap[T, U any](s *Stream[T], name string, f func(T, *Collector[U]) error
 // replacing upstream watermarks.
 func AssignTimestamps[T any](s *Stream[T], name string, wm *WatermarkStrategy[T]) *Stream[T] {
 	v := &graph.Vertex{Name: "Timestamps: " + name, Funcs: s.env.checkFuncs(name, wm.Timestamp)}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[T](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[T](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -195,8 +195,8 @@ func AssignTimestamps[T any](s *Stream[T], name string, wm *WatermarkStrategy[T]
 func Union[T any](first *Stream[T], more ...*Stream[T]) *Stream[T] {
 	e := first.env
 	v := &graph.Vertex{Name: "Union", Inputs: 1}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[T](outs[0], "union")
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[T](outs[0], "union")
 		if err != nil {
 			return nil, err
 		}
@@ -219,8 +219,8 @@ func Broadcast[T any](s *Stream[T]) *Stream[T] { return partitioned(s, graph.Bro
 func partitioned[T any](s *Stream[T], part graph.Partitioning) *Stream[T] {
 	name := part.String()
 	v := &graph.Vertex{Name: "Partition: " + name, Inputs: 1}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[T](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[T](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
@@ -232,12 +232,12 @@ func partitioned[T any](s *Stream[T], part graph.Partitioning) *Stream[T] {
 }
 
 // SinkTo writes the stream to a sink.
-func (s *Stream[T]) SinkTo(name string, sink runtime.Sink[T]) *Sink {
+func (s *Stream[T]) SinkTo(name string, sink task.Sink[T]) *Sink {
 	v := &graph.Vertex{Name: "Sink: " + name, Inputs: 1}
 	if p, ok := sink.(interface{ Prepare(bool) error }); ok {
 		v.Prepare = p.Prepare
 	}
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
 		return &operator.Sink[T]{Name: name, Connector: sink}, nil
 	}
 	s.env.g.Add(v)

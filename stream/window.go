@@ -5,8 +5,8 @@ import (
 
 	"github.com/loom-yarn/loom/codec"
 	"github.com/loom-yarn/loom/graph"
-	"github.com/loom-yarn/loom/runtime"
-	"github.com/loom-yarn/loom/runtime/operator"
+	"github.com/loom-yarn/loom/task"
+	"github.com/loom-yarn/loom/task/operator"
 )
 
 // TimeWindow is a half-open time range [Start, End) in milliseconds (named as
@@ -108,14 +108,14 @@ func windowVertex[K comparable, T, OUT any](w *Windowed[K, T], name string, newC
 	}
 	v := &graph.Vertex{Name: "Window: " + name, Keyed: true, Inputs: 1, Funcs: syms,
 		// Output 1 is the late records; addVertex puts OUT first.
-		OutTypes: []runtime.Type{runtime.TypeOf[T]()}}
+		OutTypes: []task.Type{task.TypeOf[T]()}}
 	k, assigner, lateness := w.k, w.assigner, w.lateness
-	v.New = func(ctx *runtime.Context, outs []any) (runtime.Operator, error) {
-		out, err := runtime.OutputAs[OUT](outs[0], name)
+	v.New = func(ctx *task.Context, outs []any) (task.Operator, error) {
+		out, err := task.OutputAs[OUT](outs[0], name)
 		if err != nil {
 			return nil, err
 		}
-		late, err := runtime.OutputAs[T](outs[1], name)
+		late, err := task.OutputAs[T](outs[1], name)
 		if err != nil {
 			return nil, err
 		}

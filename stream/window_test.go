@@ -14,8 +14,8 @@ import (
 
 	"github.com/loom-yarn/loom/connector/file"
 	"github.com/loom-yarn/loom/engine"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/stream"
+	"github.com/loom-yarn/loom/task"
 )
 
 // noted is a record type without a codec: pointers have none.
@@ -59,7 +59,7 @@ type sliceSource struct {
 
 func (s *sliceSource) Bounded() bool { return s.bounded }
 
-func (s *sliceSource) NewReader(subtask, parallelism int) (runtime.SourceReader[hit], error) {
+func (s *sliceSource) NewReader(subtask, parallelism int) (task.SourceReader[hit], error) {
 	if parallelism != 1 {
 		return nil, fmt.Errorf("sliceSource runs with parallelism 1, not %d", parallelism)
 	}
@@ -71,19 +71,19 @@ type sliceReader struct {
 	next int
 }
 
-func (r *sliceReader) Open(*runtime.Context) error { return nil }
-func (r *sliceReader) Read(b *runtime.Batch[hit]) (runtime.ReadStatus, error) {
+func (r *sliceReader) Open(*task.Context) error { return nil }
+func (r *sliceReader) Read(b *task.Batch[hit]) (task.ReadStatus, error) {
 	for r.next < len(r.src.data) && b.Len() < cap(b.Values) {
-		b.Append(runtime.NoTimestamp, r.src.data[r.next])
+		b.Append(task.NoTimestamp, r.src.data[r.next])
 		r.next++
 	}
 	if r.next == len(r.src.data) {
 		if r.src.bounded {
-			return runtime.ReadStatus{End: true}, nil
+			return task.ReadStatus{End: true}, nil
 		}
-		return runtime.ReadStatus{Wait: 5 * time.Millisecond}, nil
+		return task.ReadStatus{Wait: 5 * time.Millisecond}, nil
 	}
-	return runtime.ReadStatus{}, nil
+	return task.ReadStatus{}, nil
 }
 func (r *sliceReader) Snapshot() ([]byte, error) { return fmt.Appendf(nil, "%d", r.next), nil }
 func (r *sliceReader) Close() error              { return nil }
@@ -95,7 +95,7 @@ type lineSink[T any] struct {
 	format func(T) string
 }
 
-func (s *lineSink[T]) NewWriter(int, int) (runtime.SinkWriter[T], error) {
+func (s *lineSink[T]) NewWriter(int, int) (task.SinkWriter[T], error) {
 	return lineWriter[T]{s}, nil
 }
 
@@ -109,8 +109,8 @@ func (s *lineSink[T]) sorted() []string {
 
 type lineWriter[T any] struct{ s *lineSink[T] }
 
-func (w lineWriter[T]) Open(*runtime.Context) error { return nil }
-func (w lineWriter[T]) Write(b *runtime.Batch[T]) error {
+func (w lineWriter[T]) Open(*task.Context) error { return nil }
+func (w lineWriter[T]) Write(b *task.Batch[T]) error {
 	w.s.mu.Lock()
 	defer w.s.mu.Unlock()
 	for i, v := range b.Values {

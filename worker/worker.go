@@ -35,7 +35,7 @@ import (
 	"github.com/loom-yarn/loom/engine"
 	"github.com/loom-yarn/loom/hdfs"
 	"github.com/loom-yarn/loom/network"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // Options say where the worker's job and job master are. OptionsFromEnv
@@ -519,7 +519,7 @@ func engineOptions(job *deploy.Job, worker int, restoreFrom string, localDirs []
 		CheckpointMinPause: conf.CheckpointMinPause.Get(cfg),
 		CheckpointsRetain:  conf.CheckpointsRetained.Get(cfg),
 		RestoreFrom:        restoreFrom,
-		BadRecords:         &runtime.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip},
+		BadRecords:         &task.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip},
 		Config:             cfg.Map(),
 		Plan:               job.Plan,
 		Worker:             worker,

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // clearLine returns the cursor to column 0 and erases to the end of the line.
@@ -37,7 +37,7 @@ type Line struct {
 	Interval time.Duration
 	// Progress returns the job's current progress; it is called from Run's
 	// goroutine once per redraw.
-	Progress func() runtime.Progress
+	Progress func() task.Progress
 	// Terminal enables drawing; when false Run draws nothing (logs and pipes
 	// would fill with carriage returns).
 	Terminal bool
@@ -65,7 +65,7 @@ func (l *Line) Run(ctx context.Context) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 
-	var prev runtime.Progress // zero at the start: the first rates cover all of Elapsed
+	var prev task.Progress // zero at the start: the first rates cover all of Elapsed
 	inRate, outRate := math.NaN(), math.NaN()
 	draw := func() {
 		p := l.Progress()
@@ -92,7 +92,7 @@ func (l *Line) Run(ctx context.Context) {
 }
 
 // formatLine renders the status line in at most width bytes (all of it is ASCII).
-func formatLine(p runtime.Progress, inRate, outRate float64, width int) string {
+func formatLine(p task.Progress, inRate, outRate float64, width int) string {
 	segments := []string{
 		formatElapsed(p.Elapsed),
 		"in " + formatCount(p.RecordsIn) + " " + formatRate(inRate),
@@ -185,9 +185,9 @@ func compact(v float64) string {
 // the first watermark and "end" once event time has ended.
 func formatWatermark(wm int64) string {
 	switch wm {
-	case runtime.NoTimestamp:
+	case task.NoTimestamp:
 		return "-"
-	case runtime.MaxWatermark:
+	case task.MaxWatermark:
 		return "end"
 	}
 	return time.UnixMilli(wm).UTC().Format("2006-01-02T15:04:05Z")
@@ -216,7 +216,7 @@ func formatElapsed(d time.Duration) string {
 // records in per second of duration ("-" for a zero duration). The FAILED
 // line is written only when err is not nil; continuation lines of a
 // multi-line error are indented by two spaces.
-func Summary(w io.Writer, p runtime.Progress, err error) {
+func Summary(w io.Writer, p task.Progress, err error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "records in: %d\n", p.RecordsIn)
 	fmt.Fprintf(&b, "records out: %d\n", p.RecordsOut)

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 func TestFormatCount(t *testing.T) {
@@ -71,8 +71,8 @@ func TestFormatWatermark(t *testing.T) {
 		wm   int64
 		want string
 	}{
-		{runtime.NoTimestamp, "-"},
-		{runtime.MaxWatermark, "end"},
+		{task.NoTimestamp, "-"},
+		{task.MaxWatermark, "end"},
 		{0, "1970-01-01T00:00:00Z"},
 		{time.Date(2024, 5, 1, 12, 30, 15, 999e6, time.UTC).UnixMilli(), "2024-05-01T12:30:15Z"},
 		// A watermark made in another zone still prints as UTC.
@@ -105,7 +105,7 @@ func TestFormatElapsed(t *testing.T) {
 }
 
 func TestFormatLine(t *testing.T) {
-	p := runtime.Progress{
+	p := task.Progress{
 		RecordsIn: 1234567, RecordsOut: 1200000,
 		Watermark:            time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC).UnixMilli(),
 		CompletedCheckpoints: 3, Elapsed: 65 * time.Second,
@@ -116,7 +116,7 @@ func TestFormatLine(t *testing.T) {
 	noTasks.TotalTasks, noTasks.RunningTasks = 0, 0
 	tests := []struct {
 		name  string
-		p     runtime.Progress
+		p     task.Progress
 		width int
 		want  string
 	}{
@@ -129,7 +129,7 @@ func TestFormatLine(t *testing.T) {
 		{"drops out", p, 30, "in 1.23M 12.3k/s"},
 		{"cuts in", p, 8, "in 1.23M"},
 		{"no task counts", noTasks, 200, "0:01:05  in 1.23M 12.3k/s  out 1.20M 12.0k/s  wm 2024-05-01T12:00:00Z  ckpt 3"},
-		{"no watermark", runtime.Progress{Watermark: runtime.NoTimestamp}, 200, "0:00:00  in 0 -/s  out 0 -/s  wm -  ckpt 0"},
+		{"no watermark", task.Progress{Watermark: task.NoTimestamp}, 200, "0:00:00  in 0 -/s  out 0 -/s  wm -  ckpt 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -156,15 +156,15 @@ type fakeJob struct {
 	cancel context.CancelFunc
 }
 
-func (f *fakeJob) progress() runtime.Progress {
+func (f *fakeJob) progress() task.Progress {
 	f.calls++
 	if f.calls == f.limit {
 		f.cancel()
 	}
 	secs := int64(2 * f.calls)
-	return runtime.Progress{
+	return task.Progress{
 		RecordsIn: 1000 * secs, RecordsOut: 500 * secs,
-		Watermark: runtime.NoTimestamp, Elapsed: time.Duration(secs) * time.Second,
+		Watermark: task.NoTimestamp, Elapsed: time.Duration(secs) * time.Second,
 		CompletedCheckpoints: f.calls / 2, RunningTasks: 2, TotalTasks: 2,
 	}
 }
@@ -192,15 +192,15 @@ func TestLineRunRateOverLastInterval(t *testing.T) {
 	// The job speeds up: the rate must follow the last interval, not the average.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	steps := []runtime.Progress{
+	steps := []task.Progress{
 		{RecordsIn: 100, Elapsed: time.Second},
 		{RecordsIn: 100 + 5000, Elapsed: 2 * time.Second},
 		{RecordsIn: 100 + 5000, Elapsed: 2 * time.Second}, // no job time passed: keep the last rate
 	}
 	i := 0
-	progress := func() runtime.Progress {
+	progress := func() task.Progress {
 		p := steps[i]
-		p.Watermark = runtime.NoTimestamp
+		p.Watermark = task.NoTimestamp
 		i++
 		if i == len(steps) {
 			cancel()
@@ -223,7 +223,7 @@ func TestLineNotTerminal(t *testing.T) {
 	var out bytes.Buffer
 	called := false
 	l := &Line{Out: &out, Interval: time.Millisecond, Terminal: false,
-		Progress: func() runtime.Progress { called = true; return runtime.Progress{} }}
+		Progress: func() task.Progress { called = true; return task.Progress{} }}
 	done := make(chan struct{})
 	go func() { l.Run(ctx); close(done) }()
 	select {
@@ -239,19 +239,19 @@ func TestLineNotTerminal(t *testing.T) {
 }
 
 func TestSummary(t *testing.T) {
-	p := runtime.Progress{RecordsIn: 1234567, RecordsOut: 1234560, Elapsed: 62345678 * time.Microsecond, CompletedCheckpoints: 3}
+	p := task.Progress{RecordsIn: 1234567, RecordsOut: 1234560, Elapsed: 62345678 * time.Microsecond, CompletedCheckpoints: 3}
 	tests := []struct {
 		name string
-		p    runtime.Progress
+		p    task.Progress
 		err  error
 		want string
 	}{
 		{"success", p, nil, "records in: 1234567\nrecords out: 1234560\nduration: 1m2.346s\nthroughput: 19802 records/s\ncheckpoints: 3\n"},
 		{"failure", p, errors.New("task count (2/4): open state: disk full"),
 			"records in: 1234567\nrecords out: 1234560\nduration: 1m2.346s\nthroughput: 19802 records/s\ncheckpoints: 3\nFAILED: task count (2/4): open state: disk full\n"},
-		{"multi-line error", runtime.Progress{Elapsed: time.Second}, errors.New("two causes:\nfirst\nsecond\n"),
+		{"multi-line error", task.Progress{Elapsed: time.Second}, errors.New("two causes:\nfirst\nsecond\n"),
 			"records in: 0\nrecords out: 0\nduration: 1s\nthroughput: 0 records/s\ncheckpoints: 0\nFAILED: two causes:\n  first\n  second\n"},
-		{"zero duration", runtime.Progress{RecordsIn: 5}, nil,
+		{"zero duration", task.Progress{RecordsIn: 5}, nil,
 			"records in: 5\nrecords out: 0\nduration: 0s\nthroughput: - records/s\ncheckpoints: 0\n"},
 	}
 	for _, tt := range tests {

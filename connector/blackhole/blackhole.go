@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"sync/atomic"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
-// Sink discards records. It implements runtime.Sink[T].
+// Sink discards records. It implements task.Sink[T].
 type Sink[T any] struct {
 	count atomic.Int64
 }
@@ -21,7 +21,7 @@ func New[T any]() *Sink[T] { return &Sink[T]{} }
 func (s *Sink[T]) Count() int64 { return s.count.Load() }
 
 // NewWriter returns subtask i's writer.
-func (s *Sink[T]) NewWriter(subtask, parallelism int) (runtime.SinkWriter[T], error) {
+func (s *Sink[T]) NewWriter(subtask, parallelism int) (task.SinkWriter[T], error) {
 	if parallelism < 1 || subtask < 0 || subtask >= parallelism {
 		return nil, fmt.Errorf("blackhole sink: subtask %d of %d is out of range", subtask, parallelism)
 	}
@@ -30,13 +30,13 @@ func (s *Sink[T]) NewWriter(subtask, parallelism int) (runtime.SinkWriter[T], er
 
 type writer[T any] struct {
 	sink *Sink[T]
-	ctx  *runtime.Context
+	ctx  *task.Context
 }
 
-func (w *writer[T]) Open(ctx *runtime.Context) error { w.ctx = ctx; return nil }
+func (w *writer[T]) Open(ctx *task.Context) error { w.ctx = ctx; return nil }
 
 // Write counts the batch, once per batch.
-func (w *writer[T]) Write(b *runtime.Batch[T]) error {
+func (w *writer[T]) Write(b *task.Batch[T]) error {
 	n := int64(b.Len())
 	w.sink.count.Add(n)
 	return nil

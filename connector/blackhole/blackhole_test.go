@@ -3,7 +3,7 @@ package blackhole
 import (
 	"testing"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 func TestCountsAllSubtasks(t *testing.T) {
@@ -13,10 +13,10 @@ func TestCountsAllSubtasks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.Open(&runtime.Context{})
-		b := runtime.NewBatch[string](4)
+		w.Open(&task.Context{})
+		b := task.NewBatch[string](4)
 		for i := 0; i <= sub; i++ {
-			b.Append(runtime.NoTimestamp, "x")
+			b.Append(task.NoTimestamp, "x")
 		}
 		if err := w.Write(b); err != nil {
 			t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // Options configure a generator.
@@ -28,7 +28,7 @@ type Source[T any] struct {
 	opts Options
 }
 
-var _ runtime.Source[int] = (*Source[int])(nil)
+var _ task.Source[int] = (*Source[int])(nil)
 
 // New returns a generator source. gen must be a pure function of its
 // arguments for the output to be deterministic.
@@ -40,7 +40,7 @@ func New[T any](gen func(index int64, r *Rand) T, opts Options) *Source[T] {
 func (s *Source[T]) Bounded() bool { return s.opts.Count > 0 }
 
 // NewReader returns the reader of subtask i of n.
-func (s *Source[T]) NewReader(subtask, parallelism int) (runtime.SourceReader[T], error) {
+func (s *Source[T]) NewReader(subtask, parallelism int) (task.SourceReader[T], error) {
 	if parallelism < 1 || subtask < 0 || subtask >= parallelism {
 		return nil, fmt.Errorf("datagen: subtask %d of %d is out of range", subtask, parallelism)
 	}
@@ -57,7 +57,7 @@ type reader[T any] struct {
 	subtask int64
 	next    int64 // index of the next record
 
-	ctx   *runtime.Context
+	ctx   *task.Context
 	now   func() time.Time
 	rate  float64 // this subtask's records per second, 0 for no pacing
 	start time.Time
@@ -65,7 +65,7 @@ type reader[T any] struct {
 }
 
 // Open restores the next index from ctx.Restored.
-func (r *reader[T]) Open(ctx *runtime.Context) error {
+func (r *reader[T]) Open(ctx *task.Context) error {
 	r.ctx = ctx
 	r.now = time.Now
 	if ctx != nil && ctx.Timers != nil {
@@ -85,10 +85,10 @@ func (r *reader[T]) Open(ctx *runtime.Context) error {
 }
 
 // Read generates as many records as fit in b and, with a rate, are due.
-func (r *reader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
+func (r *reader[T]) Read(b *task.Batch[T]) (task.ReadStatus, error) {
 	count := r.src.opts.Count
 	if count > 0 && r.next >= count {
-		return runtime.ReadStatus{End: true}, nil
+		return task.ReadStatus{End: true}, nil
 	}
 	room := int64(cap(b.Values) - b.Len())
 	if count > 0 {
@@ -103,7 +103,7 @@ func (r *reader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 		due := int64(now.Sub(r.start).Seconds()*r.rate) + 1 - r.sent
 		if due <= 0 {
 			nextAt := r.start.Add(time.Duration(float64(r.sent) / r.rate * float64(time.Second)))
-			return runtime.ReadStatus{Wait: max(nextAt.Sub(now), time.Millisecond)}, nil
+			return task.ReadStatus{Wait: max(nextAt.Sub(now), time.Millisecond)}, nil
 		}
 		room = min(room, due)
 		r.sent += room
@@ -116,11 +116,11 @@ func (r *reader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 	for i := n0; i < len(b.Values); i++ {
 		rnd.Reset(seed, next)
 		b.Values[i] = gen(next, &rnd)
-		b.Times[i] = runtime.NoTimestamp
+		b.Times[i] = task.NoTimestamp
 		next += step
 	}
 	r.next = next
-	return runtime.ReadStatus{}, nil
+	return task.ReadStatus{}, nil
 }
 
 // Snapshot returns the index of the next record.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 type rec struct {
@@ -30,11 +30,11 @@ func readSubtask(t *testing.T, src *Source[rec], s, p, batchCap int, restored []
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Open(&runtime.Context{Restored: restored}); err != nil {
+	if err := r.Open(&task.Context{Restored: restored}); err != nil {
 		t.Fatal(err)
 	}
 	var out []rec
-	b := runtime.NewBatch[rec](batchCap)
+	b := task.NewBatch[rec](batchCap)
 	for len(out) < max {
 		b.Reset()
 		st, err := r.Read(b)
@@ -96,7 +96,7 @@ func TestRestoreResumes(t *testing.T) {
 		}
 	}
 	r, _ := src.NewReader(1, 3)
-	if err := r.Open(&runtime.Context{Restored: []byte{4}}); err == nil { // index 2 belongs to subtask 2
+	if err := r.Open(&task.Context{Restored: []byte{4}}); err == nil { // index 2 belongs to subtask 2
 		t.Fatal("restoring another subtask's index succeeded")
 	}
 }
@@ -126,10 +126,10 @@ func TestRatePacing(t *testing.T) {
 	// 200 records/s over 2 subtasks: 100/s each, one every 10ms.
 	src := New(gen, Options{Rate: 200, Seed: 3})
 	r, _ := src.NewReader(0, 2)
-	if err := r.Open(&runtime.Context{Timers: clock}); err != nil {
+	if err := r.Open(&task.Context{Timers: clock}); err != nil {
 		t.Fatal(err)
 	}
-	b := runtime.NewBatch[rec](1000)
+	b := task.NewBatch[rec](1000)
 	steps := []struct {
 		advance  time.Duration
 		wantRecs int
@@ -191,8 +191,8 @@ func TestRand(t *testing.T) {
 func BenchmarkDatagen(b *testing.B) {
 	src := New(func(i int64, r *Rand) int64 { return i ^ int64(r.Uint64()) }, Options{Seed: 1})
 	rd, _ := src.NewReader(0, 1)
-	rd.Open(&runtime.Context{})
-	batch := runtime.NewBatch[int64](1024)
+	rd.Open(&task.Context{})
+	batch := task.NewBatch[int64](1024)
 	b.ReportAllocs()
 	n := 0
 	for b.Loop() {

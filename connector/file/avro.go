@@ -8,7 +8,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 	"github.com/loom-yarn/loom/vfs"
 )
 
@@ -51,7 +51,7 @@ type avroReader[T any] struct {
 	inBlock  int64 // records of the current block already consumed
 	record   int64 // records consumed in the file (for messages)
 
-	ctx  *runtime.Context
+	ctx  *task.Context
 	file vfs.ReadableFile
 	cr   countingReader
 	ocf  *goavro.OCFReader
@@ -61,7 +61,7 @@ func newAvroReader[T any](l *listing, convert func(any) (T, error), subtask, par
 	return &avroReader[T]{list: l, convert: convert, parallelism: parallelism, fileIdx: subtask}
 }
 
-func (r *avroReader[T]) Open(ctx *runtime.Context) error {
+func (r *avroReader[T]) Open(ctx *task.Context) error {
 	r.ctx = ctx
 	if ctx == nil || ctx.Restored == nil {
 		return nil
@@ -116,18 +116,18 @@ func (r *avroReader[T]) openFile() error {
 	return nil
 }
 
-func (r *avroReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
+func (r *avroReader[T]) Read(b *task.Batch[T]) (task.ReadStatus, error) {
 	n0 := b.Len()
 	for b.Len() < cap(b.Values) {
 		if r.ocf == nil {
 			if r.fileIdx >= len(r.list.files) {
 				if b.Len() > n0 {
-					return runtime.ReadStatus{}, nil
+					return task.ReadStatus{}, nil
 				}
-				return runtime.ReadStatus{End: true}, nil
+				return task.ReadStatus{End: true}, nil
 			}
 			if err := r.openFile(); err != nil {
-				return runtime.ReadStatus{}, err
+				return task.ReadStatus{}, err
 			}
 		}
 		if r.ocf.RemainingBlockItems() == 0 {
@@ -136,10 +136,10 @@ func (r *avroReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 		}
 		if !r.ocf.Scan() {
 			if err := r.ocf.Err(); err != nil {
-				return runtime.ReadStatus{}, fmt.Errorf("input %s: block at offset %d: %w", r.name(), r.blockOff, err)
+				return task.ReadStatus{}, fmt.Errorf("input %s: block at offset %d: %w", r.name(), r.blockOff, err)
 			}
 			if err := r.nextFile(); err != nil {
-				return runtime.ReadStatus{}, err
+				return task.ReadStatus{}, err
 			}
 			continue
 		}
@@ -151,7 +151,7 @@ func (r *avroReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 			r.record += rest
 			r.inBlock += rest
 			if herr := r.policy().Handle(where, nil, fmt.Errorf("decode: %w (the %d records left in this block are skipped with it)", err, rest-1)); herr != nil {
-				return runtime.ReadStatus{}, herr
+				return task.ReadStatus{}, herr
 			}
 			continue
 		}
@@ -161,18 +161,18 @@ func (r *avroReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 			r.record++
 			r.inBlock++
 			if herr != nil {
-				return runtime.ReadStatus{}, herr
+				return task.ReadStatus{}, herr
 			}
 			continue
 		}
 		r.record++
 		r.inBlock++
-		b.Append(runtime.NoTimestamp, v)
+		b.Append(task.NoTimestamp, v)
 	}
-	return runtime.ReadStatus{}, nil
+	return task.ReadStatus{}, nil
 }
 
-func (r *avroReader[T]) policy() *runtime.BadRecordPolicy {
+func (r *avroReader[T]) policy() *task.BadRecordPolicy {
 	if r.ctx == nil {
 		return nil
 	}

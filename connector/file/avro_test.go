@@ -12,7 +12,7 @@ import (
 
 	"github.com/linkedin/goavro/v2"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 const userSchema = `{"type":"record","name":"User","fields":[{"name":"id","type":"long"},{"name":"name","type":"string"}]}`
@@ -123,10 +123,10 @@ func TestAvroRestoreAfterEveryRead(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					if err := r.Open(&runtime.Context{Restored: snap}); err != nil {
+					if err := r.Open(&task.Context{Restored: snap}); err != nil {
 						t.Fatal(err)
 					}
-					b := runtime.NewBatch[user](batchCap)
+					b := task.NewBatch[user](batchCap)
 					st, err := r.Read(b)
 					if err != nil {
 						t.Fatal(err)
@@ -149,13 +149,13 @@ func TestAvroConversionErrorNamesRecordAndBlock(t *testing.T) {
 	path := filepath.Join(dir, "u.avro")
 	writeAvro(t, path, []user{{1, "a"}, {2, "b"}, {3, "c"}, {4, ""}, {5, "e"}}, 3, "null")
 	_, err := readAll[user](t, Avro(convertUser, path), 0, 1, 10, nil)
-	var bad *runtime.BadRecordError
+	var bad *task.BadRecordError
 	if !errors.As(err, &bad) || !strings.HasPrefix(bad.Where, path+": record 4 (block at offset ") || !strings.Contains(err.Error(), "empty name") {
 		t.Fatalf("err = %v", err)
 	}
 	var dead bytes.Buffer
-	policy := &runtime.BadRecordPolicy{Skip: true, DeadLetter: &dead}
-	got, err := readAll[user](t, Avro(convertUser, path), 0, 1, 10, &runtime.Context{BadRecords: policy})
+	policy := &task.BadRecordPolicy{Skip: true, DeadLetter: &dead}
+	got, err := readAll[user](t, Avro(convertUser, path), 0, 1, 10, &task.Context{BadRecords: policy})
 	if err != nil || len(got) != 4 || policy.Skipped() != 1 || !strings.Contains(dead.String(), "record 4") {
 		t.Fatalf("skip: got %v, %v, dead letters %q", got, err, dead.String())
 	}
@@ -192,15 +192,15 @@ func TestAvroCorruptDatumSkipsItsBlock(t *testing.T) {
 	os.WriteFile(path, data, 0o644)
 
 	_, err := readAll[user](t, Avro(convertUser, path), 0, 1, 10, nil)
-	var bad *runtime.BadRecordError
+	var bad *task.BadRecordError
 	if !errors.As(err, &bad) || !strings.HasPrefix(bad.Where, path+": record 2 (block at offset ") {
 		t.Fatalf("err = %v", err)
 	}
-	policy := &runtime.BadRecordPolicy{Skip: true}
+	policy := &task.BadRecordPolicy{Skip: true}
 	src := Avro(convertUser, path)
 	r, _ := src.NewReader(0, 1)
-	r.Open(&runtime.Context{BadRecords: policy})
-	b := runtime.NewBatch[user](1)
+	r.Open(&task.Context{BadRecords: policy})
+	b := task.NewBatch[user](1)
 	var got []user
 	for range 2 { // user1; then user2 is corrupt: user2 and user3 are skipped, user4 is read
 		b.Reset()
@@ -215,7 +215,7 @@ func TestAvroCorruptDatumSkipsItsBlock(t *testing.T) {
 	// The position after the skip restores to user5.
 	snap, _ := r.Snapshot()
 	r2, _ := src.NewReader(0, 1)
-	if err := r2.Open(&runtime.Context{Restored: snap}); err != nil {
+	if err := r2.Open(&task.Context{Restored: snap}); err != nil {
 		t.Fatal(err)
 	}
 	rest, err := drain(t, r2, 10)

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // BenchmarkTextRead reads a 32 MiB file of 100-byte lines with batches of
@@ -21,7 +21,7 @@ func BenchmarkTextRead(b *testing.B) {
 		b.Fatal(err)
 	}
 	src := Text(path)
-	batch := runtime.NewBatch[string](1024)
+	batch := task.NewBatch[string](1024)
 	b.SetBytes(int64(len(content)))
 	b.ReportAllocs()
 	for b.Loop() {
@@ -29,7 +29,7 @@ func BenchmarkTextRead(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		r.Open(&runtime.Context{})
+		r.Open(&task.Context{})
 		n := 0
 		for {
 			batch.Reset()

@@ -10,8 +10,8 @@ import (
 	"testing"
 
 	"github.com/loom-yarn/loom/checkpoint"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 	"github.com/loom-yarn/loom/vfs"
 	"github.com/loom-yarn/loom/vfs/errorfs"
 )
@@ -88,14 +88,14 @@ func (j *sinkJob) run() error {
 	if err != nil {
 		return err
 	}
-	if err := w.Open(&runtime.Context{Restored: restored}); err != nil {
+	if err := w.Open(&task.Context{Restored: restored}); err != nil {
 		return err
 	}
 	defer w.Close()
 	next := id + 1
 	for i := pos; i < crashRecords; i++ {
-		b := runtime.NewBatch[string](1)
-		b.Append(runtime.NoTimestamp, fmt.Sprintf("rec-%d", i))
+		b := task.NewBatch[string](1)
+		b.Append(task.NoTimestamp, fmt.Sprintf("rec-%d", i))
 		if err := w.Write(b); err != nil {
 			return err
 		}
@@ -112,7 +112,7 @@ func (j *sinkJob) run() error {
 // checkpoint takes checkpoint id as the engine would: the sink's snapshot
 // and the source's position into a task file, the metadata, then the
 // previous checkpoint discarded.
-func (j *sinkJob) checkpoint(st *checkpoint.Storage, id int64, w runtime.SinkWriter[string], pos int) error {
+func (j *sinkJob) checkpoint(st *checkpoint.Storage, id int64, w task.SinkWriter[string], pos int) error {
 	snap, err := w.Snapshot(id)
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 type person struct {
@@ -78,7 +78,7 @@ func TestCSVBadRecordsFail(t *testing.T) {
 	for _, size := range []int64{1, 7, 20, 1000} {
 		src := CSV(parsePerson, CSVOptions{SkipHeader: true}, path).WithSplitSize(size)
 		_, firstErr := readAll[person](t, src, 0, 1, 4, nil)
-		var bad *runtime.BadRecordError
+		var bad *task.BadRecordError
 		if !errors.As(firstErr, &bad) {
 			t.Fatalf("split size %d: err = %v, want a BadRecordError", size, firstErr)
 		}
@@ -93,11 +93,11 @@ func TestCSVSkipPolicyCountsAndWritesDeadLetters(t *testing.T) {
 	for _, size := range []int64{3, 10, 1 << 20} {
 		for _, p := range []int{1, 2, 3} {
 			var dead bytes.Buffer
-			policy := &runtime.BadRecordPolicy{Skip: true, DeadLetter: &dead}
+			policy := &task.BadRecordPolicy{Skip: true, DeadLetter: &dead}
 			src := CSV(parsePerson, CSVOptions{SkipHeader: true}, path).WithSplitSize(size)
 			var got []person
 			for s := 0; s < p; s++ {
-				out, err := readAll[person](t, src, s, p, 2, &runtime.Context{BadRecords: policy, Metrics: &runtime.OperatorMetrics{}})
+				out, err := readAll[person](t, src, s, p, 2, &task.Context{BadRecords: policy, Metrics: &task.OperatorMetrics{}})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -149,12 +149,12 @@ func TestJSONLines(t *testing.T) {
 	path := writeFile(t, dir, "e.jsonl", "{\"id\":1,\"kind\":\"a\"}\n\n  \n{\"id\":2,\"kind\":\"b\"}\r\n{\"id\":\"three\"}\n{\"id\":4}")
 	src := JSONLines[event](path).WithSplitSize(5)
 	_, err := readAll[event](t, src, 0, 1, 10, nil)
-	var bad *runtime.BadRecordError
+	var bad *task.BadRecordError
 	if !errors.As(err, &bad) || bad.Where != path+":5" {
 		t.Fatalf("err = %v, want a bad record at %s:5", err, path)
 	}
-	policy := &runtime.BadRecordPolicy{Skip: true}
-	got, err := readAll[event](t, JSONLines[event](path), 0, 1, 10, &runtime.Context{BadRecords: policy})
+	policy := &task.BadRecordPolicy{Skip: true}
+	got, err := readAll[event](t, JSONLines[event](path), 0, 1, 10, &task.Context{BadRecords: policy})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,14 +208,14 @@ func TestInputChangedSinceListing(t *testing.T) {
 func TestRestoreWithDifferentPlanFails(t *testing.T) {
 	path := writeFile(t, t.TempDir(), "a.txt", strings.Repeat("line\n", 100))
 	r, _ := Text(path).WithSplitSize(50).NewReader(0, 1)
-	r.Open(&runtime.Context{})
+	r.Open(&task.Context{})
 	snap, _ := r.Snapshot()
 	r2, _ := Text(path).WithSplitSize(100).NewReader(0, 1)
-	err := r2.Open(&runtime.Context{Restored: snap})
+	err := r2.Open(&task.Context{Restored: snap})
 	if err == nil || !strings.Contains(err.Error(), "restore needs the same input files and parallelism") {
 		t.Fatalf("err = %v", err)
 	}
-	if err := r2.Open(&runtime.Context{Restored: []byte{9, 9}}); !errors.Is(err, errBadPosition) {
+	if err := r2.Open(&task.Context{Restored: []byte{9, 9}}); !errors.Is(err, errBadPosition) {
 		t.Fatalf("corrupt position: err = %v", err)
 	}
 }
@@ -229,7 +229,7 @@ func TestFileURIsAndErrorNames(t *testing.T) {
 		t.Fatalf("Files() = %v, %v", files, err)
 	}
 	_, err = readAll[person](t, src, 0, 1, 10, nil)
-	var bad *runtime.BadRecordError
+	var bad *task.BadRecordError
 	if !errors.As(err, &bad) || bad.Where != "file://"+path+":2" {
 		t.Fatalf("err = %v, want a bad record at file://%s:2", err, path)
 	}

@@ -6,11 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // readAll drains subtask i of p of src with batches of batchCap records.
-func readAll[T any](t *testing.T, src runtime.Source[T], subtask, p, batchCap int, ctx *runtime.Context) ([]T, error) {
+func readAll[T any](t *testing.T, src task.Source[T], subtask, p, batchCap int, ctx *task.Context) ([]T, error) {
 	t.Helper()
 	r, err := src.NewReader(subtask, p)
 	if err != nil {
@@ -18,7 +18,7 @@ func readAll[T any](t *testing.T, src runtime.Source[T], subtask, p, batchCap in
 	}
 	defer r.Close()
 	if ctx == nil {
-		ctx = &runtime.Context{}
+		ctx = &task.Context{}
 	}
 	if err := r.Open(ctx); err != nil {
 		return nil, err
@@ -26,10 +26,10 @@ func readAll[T any](t *testing.T, src runtime.Source[T], subtask, p, batchCap in
 	return drain(t, r, batchCap)
 }
 
-func drain[T any](t *testing.T, r runtime.SourceReader[T], batchCap int) ([]T, error) {
+func drain[T any](t *testing.T, r task.SourceReader[T], batchCap int) ([]T, error) {
 	t.Helper()
 	var out []T
-	b := runtime.NewBatch[T](batchCap)
+	b := task.NewBatch[T](batchCap)
 	for calls := 0; ; calls++ {
 		if calls > 1<<22 {
 			t.Fatal("reader never ends")
@@ -43,7 +43,7 @@ func drain[T any](t *testing.T, r runtime.SourceReader[T], batchCap int) ([]T, e
 			t.Fatalf("Read appended %d records into a batch of capacity %d", b.Len(), batchCap)
 		}
 		for i, ts := range b.Times {
-			if ts != runtime.NoTimestamp {
+			if ts != task.NoTimestamp {
 				t.Fatalf("record %d has timestamp %d, want NoTimestamp", i, ts)
 			}
 		}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 	"github.com/loom-yarn/loom/vfs"
 )
 
@@ -35,7 +35,7 @@ type lineReader[T any] struct {
 	split  int
 	offset int64
 
-	ctx     *runtime.Context
+	ctx     *task.Context
 	file    vfs.ReadableFile // open file of the current split, nil between splits
 	fileIdx int
 	sc      lineScanner
@@ -49,7 +49,7 @@ func newLineReader[T any](l *listing, p *splitPlan, f lineFormat[T], subtask, pa
 }
 
 // Open restores the position from ctx.Restored, if any.
-func (r *lineReader[T]) Open(ctx *runtime.Context) error {
+func (r *lineReader[T]) Open(ctx *task.Context) error {
 	r.ctx = ctx
 	if ctx != nil && ctx.Restored != nil {
 		split, off, err := decodePosition(ctx.Restored, r.plan)
@@ -65,9 +65,9 @@ func (r *lineReader[T]) Open(ctx *runtime.Context) error {
 }
 
 // Read appends the next lines to b, moving on to the next split as each ends.
-func (r *lineReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
+func (r *lineReader[T]) Read(b *task.Batch[T]) (task.ReadStatus, error) {
 	if r.ended {
-		return runtime.ReadStatus{End: true}, nil
+		return task.ReadStatus{End: true}, nil
 	}
 	n0 := b.Len()
 	for b.Len() < cap(b.Values) {
@@ -75,23 +75,23 @@ func (r *lineReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 			if r.split >= len(r.plan.splits) {
 				r.ended = true
 				if b.Len() > n0 {
-					return runtime.ReadStatus{}, nil // End on the next call, with no records
+					return task.ReadStatus{}, nil // End on the next call, with no records
 				}
-				return runtime.ReadStatus{End: true}, nil
+				return task.ReadStatus{End: true}, nil
 			}
 			if err := r.openSplit(); err != nil {
-				return runtime.ReadStatus{}, err
+				return task.ReadStatus{}, err
 			}
 		}
 		line, off, ok, err := r.sc.next()
 		if err != nil {
-			return runtime.ReadStatus{}, fmt.Errorf("read %s: %w", r.list.files[r.fileIdx].name, err)
+			return task.ReadStatus{}, fmt.Errorf("read %s: %w", r.list.files[r.fileIdx].name, err)
 		}
 		if !ok {
 			r.split += r.parallelism
 			r.offset = -1
 			if err := r.closeFile(); err != nil {
-				return runtime.ReadStatus{}, err
+				return task.ReadStatus{}, err
 			}
 			continue
 		}
@@ -99,15 +99,15 @@ func (r *lineReader[T]) Read(b *runtime.Batch[T]) (runtime.ReadStatus, error) {
 		v, skip, perr := r.format.parse(line, off)
 		if perr != nil {
 			if err := r.badRecord(line, off, perr); err != nil {
-				return runtime.ReadStatus{}, err
+				return task.ReadStatus{}, err
 			}
 			continue
 		}
 		if !skip {
-			b.Append(runtime.NoTimestamp, v)
+			b.Append(task.NoTimestamp, v)
 		}
 	}
-	return runtime.ReadStatus{}, nil
+	return task.ReadStatus{}, nil
 }
 
 func (r *lineReader[T]) badRecord(line []byte, off int64, perr error) error {
@@ -116,7 +116,7 @@ func (r *lineReader[T]) badRecord(line []byte, off int64, perr error) error {
 	if n, err := r.lines.lineAt(r.file, off); err == nil {
 		where = fmt.Sprintf("%s:%d", name, n)
 	}
-	var policy *runtime.BadRecordPolicy
+	var policy *task.BadRecordPolicy
 	if r.ctx != nil {
 		policy = r.ctx.BadRecords
 	}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // TestLineBoundaries reads each content with every split size from 1 to its
@@ -191,10 +191,10 @@ func readWithRestores(t *testing.T, src *Source[string], s, p, batchCap int) []s
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.Open(&runtime.Context{Restored: snap}); err != nil {
+		if err := r.Open(&task.Context{Restored: snap}); err != nil {
 			t.Fatal(err)
 		}
-		b := runtime.NewBatch[string](batchCap)
+		b := task.NewBatch[string](batchCap)
 		st, err := r.Read(b)
 		if err != nil {
 			t.Fatal(err)
@@ -241,10 +241,10 @@ func TestRestoreMidSplitResumesExactly(t *testing.T) {
 	src := Text(path).WithSplitSize(1000)
 	for _, after := range []int{1, 5, 123, 999} {
 		r, _ := src.NewReader(0, 1)
-		if err := r.Open(&runtime.Context{}); err != nil {
+		if err := r.Open(&task.Context{}); err != nil {
 			t.Fatal(err)
 		}
-		b := runtime.NewBatch[string](after)
+		b := task.NewBatch[string](after)
 		if _, err := r.Read(b); err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func TestRestoreMidSplitResumesExactly(t *testing.T) {
 		snap, _ := r.Snapshot()
 		r.Close()
 		r2, _ := src.NewReader(0, 1)
-		if err := r2.Open(&runtime.Context{Restored: snap}); err != nil {
+		if err := r2.Open(&task.Context{Restored: snap}); err != nil {
 			t.Fatal(err)
 		}
 		rest, err := drain(t, r2, 64)

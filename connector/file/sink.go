@@ -8,7 +8,7 @@ import (
 	iofs "io/fs"
 	"path"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 	"github.com/loom-yarn/loom/vfs"
 )
 
@@ -19,7 +19,7 @@ const sinkBufferSize = 256 << 10
 // part-00000, part-00001, ... Each is written as a hidden in-progress file
 // (.part-00000.inprogress) and renamed to its final name at Finish, so a
 // reader of the directory never sees half a file. It implements
-// runtime.Sink[T] and connector.Preparer.
+// task.Sink[T] and connector.Preparer.
 //
 // Output is exactly once across failures: at every checkpoint a writer
 // syncs its in-progress file and records its length; a restore cuts the file
@@ -85,7 +85,7 @@ func (s *FileSink[T]) Prepare(fresh bool) error {
 }
 
 // NewWriter returns the writer of subtask i.
-func (s *FileSink[T]) NewWriter(subtask, parallelism int) (runtime.SinkWriter[T], error) {
+func (s *FileSink[T]) NewWriter(subtask, parallelism int) (task.SinkWriter[T], error) {
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -99,7 +99,7 @@ func (s *FileSink[T]) NewWriter(subtask, parallelism int) (runtime.SinkWriter[T]
 type partWriter[T any] struct {
 	sink    *FileSink[T]
 	subtask int
-	ctx     *runtime.Context
+	ctx     *task.Context
 
 	name    string // in-progress file name in the directory
 	file    vfs.File
@@ -117,7 +117,7 @@ func (w *partWriter[T]) full(name string) string { return path.Join(w.sink.path,
 
 // Open starts a new in-progress file, or on restore cuts the saved one back to
 // its length at the checkpoint and appends to it.
-func (w *partWriter[T]) Open(ctx *runtime.Context) error {
+func (w *partWriter[T]) Open(ctx *task.Context) error {
 	w.ctx = ctx
 	fsys := w.sink.fsys
 	if ctx == nil || ctx.Restored == nil {
@@ -201,7 +201,7 @@ func finalName(inProgress string) string {
 }
 
 // Write formats the batch's records as lines into the buffer.
-func (w *partWriter[T]) Write(b *runtime.Batch[T]) error {
+func (w *partWriter[T]) Write(b *task.Batch[T]) error {
 	for _, v := range b.Values {
 		w.line = append(w.sink.format(w.line[:0], v), '\n')
 		n, err := w.buf.Write(w.line)

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/loom-yarn/loom/internal/scenario"
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // TestSinkScenarios runs the scripts in testdata/sink_*.txt. Each line is a
@@ -30,13 +30,13 @@ func TestSinkScenarios(t *testing.T) {
 	scenario.Run(t, "testdata/sink_*.txt", func(t *testing.T) func(cmd string) []string {
 		dir := filepath.Join(t.TempDir(), "out")
 		sink := Sink(dir, Lines)
-		writers := map[string]runtime.SinkWriter[string]{}
+		writers := map[string]task.SinkWriter[string]{}
 		snaps := map[string][]byte{}
 		return func(cmd string) []string { return runSinkCommand(t, cmd, dir, sink, writers, snaps) }
 	})
 }
 
-func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], writers map[string]runtime.SinkWriter[string],
+func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], writers map[string]task.SinkWriter[string],
 	snaps map[string][]byte) []string {
 	f := strings.Fields(cmd)
 	result := func(err error) []string {
@@ -59,7 +59,7 @@ func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], write
 		if err != nil {
 			return result(err)
 		}
-		ctx := &runtime.Context{Subtask: s, Parallelism: p}
+		ctx := &task.Context{Subtask: s, Parallelism: p}
 		if len(f) == 5 && f[3] == "restore" {
 			ctx.Restored = snaps[f[4]]
 			if ctx.Restored == nil {
@@ -69,9 +69,9 @@ func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], write
 		writers[f[1]] = w
 		return result(w.Open(ctx))
 	case "write":
-		b := runtime.NewBatch[string](len(f))
+		b := task.NewBatch[string](len(f))
 		for _, v := range f[2:] {
-			b.Append(runtime.NoTimestamp, v)
+			b.Append(task.NoTimestamp, v)
 		}
 		return result(writers[f[1]].Write(b))
 	case "snapshot":
@@ -110,12 +110,12 @@ func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], write
 func TestSinkBufferedWritesReachFileOnlyAtFlush(t *testing.T) {
 	dir := t.TempDir()
 	w, _ := Sink(dir, func(dst []byte, v int) []byte { return fmt.Appendf(dst, "n=%d", v) }).NewWriter(3, 4)
-	if err := w.Open(&runtime.Context{}); err != nil {
+	if err := w.Open(&task.Context{}); err != nil {
 		t.Fatal(err)
 	}
-	b := runtime.NewBatch[int](2)
-	b.Append(runtime.NoTimestamp, 7)
-	b.Append(runtime.NoTimestamp, 8)
+	b := task.NewBatch[int](2)
+	b.Append(task.NoTimestamp, 7)
+	b.Append(task.NoTimestamp, 8)
 	w.Write(b)
 	inProgress := filepath.Join(dir, ".part-00003.inprogress")
 	if fi, err := os.Stat(inProgress); err != nil || fi.Size() != 0 {

@@ -23,7 +23,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 	"github.com/loom-yarn/loom/vfs"
 )
 
@@ -49,7 +49,7 @@ type listing struct {
 }
 
 // Source is a bounded file source producing records of type T. Make one with
-// Text, CSV, JSONLines or Avro. It implements runtime.Source[T] and
+// Text, CSV, JSONLines or Avro. It implements task.Source[T] and
 // connector.Validator.
 type Source[T any] struct {
 	paths     []string
@@ -67,7 +67,7 @@ type Source[T any] struct {
 	plans  map[int]*splitPlan // by parallelism
 }
 
-var _ runtime.Source[string] = (*Source[string])(nil)
+var _ task.Source[string] = (*Source[string])(nil)
 
 // WithSplitSize sets the largest split in bytes (default DefaultSplitSize).
 // It returns s for chaining and must be called before Validate or NewReader.
@@ -175,7 +175,7 @@ func (s *Source[T]) plan(parallelism int) (*splitPlan, error) {
 }
 
 // NewReader returns the reader of subtask i of n: it reads splits i, i+n, ...
-func (s *Source[T]) NewReader(subtask, parallelism int) (runtime.SourceReader[T], error) {
+func (s *Source[T]) NewReader(subtask, parallelism int) (task.SourceReader[T], error) {
 	if parallelism < 1 || subtask < 0 || subtask >= parallelism {
 		return nil, fmt.Errorf("file source: subtask %d of %d is out of range", subtask, parallelism)
 	}

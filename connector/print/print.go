@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"sync"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // Options configure a print sink.
@@ -22,7 +22,7 @@ type Options[T any] struct {
 	Format func(dst []byte, v T) []byte
 }
 
-// Sink writes records as lines. It implements runtime.Sink[T].
+// Sink writes records as lines. It implements task.Sink[T].
 type Sink[T any] struct {
 	w      io.Writer
 	format func(dst []byte, v T) []byte
@@ -42,7 +42,7 @@ func New[T any](opts Options[T]) *Sink[T] {
 }
 
 // NewWriter returns subtask i's writer.
-func (s *Sink[T]) NewWriter(subtask, parallelism int) (runtime.SinkWriter[T], error) {
+func (s *Sink[T]) NewWriter(subtask, parallelism int) (task.SinkWriter[T], error) {
 	if parallelism < 1 || subtask < 0 || subtask >= parallelism {
 		return nil, fmt.Errorf("print sink: subtask %d of %d is out of range", subtask, parallelism)
 	}
@@ -58,13 +58,13 @@ type writer[T any] struct {
 	sink   *Sink[T]
 	prefix []byte
 	buf    []byte
-	ctx    *runtime.Context
+	ctx    *task.Context
 }
 
-func (w *writer[T]) Open(ctx *runtime.Context) error { w.ctx = ctx; return nil }
+func (w *writer[T]) Open(ctx *task.Context) error { w.ctx = ctx; return nil }
 
 // Write formats the whole batch and writes it in one call.
-func (w *writer[T]) Write(b *runtime.Batch[T]) error {
+func (w *writer[T]) Write(b *task.Batch[T]) error {
 	buf := w.buf[:0]
 	for _, v := range b.Values {
 		buf = append(buf, w.prefix...)

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // countingWriter records each Write call.
@@ -34,15 +34,15 @@ func TestPrint(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.Open(&runtime.Context{})
-			b := runtime.NewBatch[int](3)
+			w.Open(&task.Context{})
+			b := task.NewBatch[int](3)
 			for i := 1; i <= 3; i++ {
-				b.Append(runtime.NoTimestamp, i)
+				b.Append(task.NoTimestamp, i)
 			}
 			if err := w.Write(b); err != nil {
 				t.Fatal(err)
 			}
-			if err := w.Write(runtime.NewBatch[int](1)); err != nil {
+			if err := w.Write(task.NewBatch[int](1)); err != nil {
 				t.Fatal(err)
 			}
 			if out.String() != tt.want || out.writes != 1 {

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/codec"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // keyedTimers is the keyed machinery the window and join operators share:
@@ -15,7 +15,7 @@ import (
 // KeyedProcess keeps its own because its timers have no namespace.
 type keyedTimers[K comparable] struct {
 	name      string
-	rt        *runtime.Context
+	rt        *task.Context
 	keys      *state.KeyContext[K]
 	event     *state.Timers[K]
 	proc      *state.Timers[K]
@@ -26,7 +26,7 @@ type keyedTimers[K comparable] struct {
 	onProcessing func(now int64) error
 }
 
-func (t *keyedTimers[K]) open(rt *runtime.Context, name string, keyCodec codec.Codec[K]) error {
+func (t *keyedTimers[K]) open(rt *task.Context, name string, keyCodec codec.Codec[K]) error {
 	if rt.Backend == nil {
 		return fmt.Errorf("%s: keyed operator without a state backend", name)
 	}
@@ -35,7 +35,7 @@ func (t *keyedTimers[K]) open(rt *runtime.Context, name string, keyCodec codec.C
 	}
 	t.name, t.rt = name, rt
 	t.keys = state.NewKeyContext[K](keyCodec, rt.MaxParallelism)
-	t.watermark = runtime.NoTimestamp
+	t.watermark = task.NoTimestamp
 	var err error
 	if t.event, err = state.NewTimers[K](rt.Backend, t.keys, rt.UID+"/$event-timers"); err != nil {
 		return fmt.Errorf("%s: %w", name, err)

@@ -1,14 +1,14 @@
 // Package operator holds loom's built-in operators: sources, stateless
 // transformations, keyed processing, windows, joins and sinks. Each operator
 // is typed; the user API (package stream) creates them through factories and
-// the engine drives them through the untyped runtime.Operator interface.
+// the engine drives them through the untyped task.Operator interface.
 package operator
 
 import (
 	"fmt"
 	"slices"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // Map applies F (or TryF, which may fail) to every record.
@@ -16,18 +16,18 @@ type Map[T, U any] struct {
 	Name string
 	F    func(T) U
 	TryF func(T) (U, error)
-	Out  runtime.Output[U]
-	buf  *runtime.Batch[U]
+	Out  task.Output[U]
+	buf  *task.Batch[U]
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (m *Map[T, U]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, m.Name)
+	in, err := task.BatchAs[T](batch, m.Name)
 	if err != nil {
 		return err
 	}
 	if m.buf == nil {
-		m.buf = runtime.NewBatch[U](in.Len())
+		m.buf = task.NewBatch[U](in.Len())
 	}
 	out := m.buf
 	out.Reset()
@@ -50,25 +50,25 @@ func (m *Map[T, U]) ProcessBatch(_ int, batch any) error {
 	return m.Out.Push(out)
 }
 
-// ProcessWatermark implements runtime.Operator.
+// ProcessWatermark implements task.Operator.
 func (m *Map[T, U]) ProcessWatermark(wm int64) error { return m.Out.Watermark(wm) }
 
 // Filter keeps the records for which F is true.
 type Filter[T any] struct {
 	Name string
 	F    func(T) bool
-	Out  runtime.Output[T]
-	buf  *runtime.Batch[T]
+	Out  task.Output[T]
+	buf  *task.Batch[T]
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (f *Filter[T]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, f.Name)
+	in, err := task.BatchAs[T](batch, f.Name)
 	if err != nil {
 		return err
 	}
 	if f.buf == nil {
-		f.buf = runtime.NewBatch[T](in.Len())
+		f.buf = task.NewBatch[T](in.Len())
 	}
 	out := f.buf
 	out.Reset()
@@ -90,12 +90,12 @@ func (f *Filter[T]) ProcessBatch(_ int, batch any) error {
 	return f.Out.Push(out)
 }
 
-// ProcessWatermark implements runtime.Operator.
+// ProcessWatermark implements task.Operator.
 func (f *Filter[T]) ProcessWatermark(wm int64) error { return f.Out.Watermark(wm) }
 
 // Collector receives the records a FlatMap or process function emits.
 type Collector[U any] struct {
-	b *runtime.Batch[U]
+	b *task.Batch[U]
 	// ts is the timestamp given to collected records: the input record's.
 	ts int64
 }
@@ -110,19 +110,19 @@ func (c *Collector[U]) CollectAt(ts int64, v U) { c.b.Append(ts, v) }
 type FlatMap[T, U any] struct {
 	Name      string
 	F         func(T, *Collector[U]) error
-	Out       runtime.Output[U]
+	Out       task.Output[U]
 	BatchSize int
 	c         Collector[U]
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (f *FlatMap[T, U]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, f.Name)
+	in, err := task.BatchAs[T](batch, f.Name)
 	if err != nil {
 		return err
 	}
 	if f.c.b == nil {
-		f.c.b = runtime.NewBatch[U](max(f.BatchSize, in.Len()))
+		f.c.b = task.NewBatch[U](max(f.BatchSize, in.Len()))
 	}
 	f.c.b.Reset()
 	for i, v := range in.Values {
@@ -143,23 +143,23 @@ func (f *FlatMap[T, U]) ProcessBatch(_ int, batch any) error {
 	return f.Out.Push(f.c.b)
 }
 
-// ProcessWatermark implements runtime.Operator.
+// ProcessWatermark implements task.Operator.
 func (f *FlatMap[T, U]) ProcessWatermark(wm int64) error { return f.Out.Watermark(wm) }
 
 // Identity forwards every input unchanged: the operator of a union.
 type Identity[T any] struct {
 	Name string
-	Out  runtime.Output[T]
+	Out  task.Output[T]
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (o *Identity[T]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, o.Name)
+	in, err := task.BatchAs[T](batch, o.Name)
 	if err != nil {
 		return err
 	}
 	return o.Out.Push(in)
 }
 
-// ProcessWatermark implements runtime.Operator.
+// ProcessWatermark implements task.Operator.
 func (o *Identity[T]) ProcessWatermark(wm int64) error { return o.Out.Watermark(wm) }

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/codec"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 const ms = time.Millisecond
@@ -107,7 +107,7 @@ func TestWindowAggregate(t *testing.T) {
 			recs(a(5), 7), // [0,10) is gone: late
 			recs(a(6), 19),
 			wm(19),
-			wm(runtime.MaxWatermark),
+			wm(task.MaxWatermark),
 		},
 		want: []string{res("a", 0, 10, 4, 9), res("b", 0, 10, 10, 9), res("a", 10, 20, 8, 19)},
 		late: []string{late("a", 5, 7)},
@@ -124,7 +124,7 @@ func TestWindowAggregate(t *testing.T) {
 			wm(14),        // cleanup
 			recs(a(8), 2), // late
 			recs(a(16), 21),
-			wm(runtime.MaxWatermark),
+			wm(task.MaxWatermark),
 		},
 		want: []string{res("a", 0, 10, 3, 9), res("a", 0, 10, 7, 9), res("a", 0, 10, 12, 9), res("a", 20, 30, 16, 29)},
 		late: []string{late("a", 8, 2)},
@@ -139,7 +139,7 @@ func TestWindowAggregate(t *testing.T) {
 			recs(a(8), 6), // [0,10) is gone, [5,15) is open: not late
 			recs(a(16), 1),
 			wm(14), // [5,15) = 2+4+8
-			wm(runtime.MaxWatermark),
+			wm(task.MaxWatermark),
 		},
 		want: []string{res("a", -5, 5, 1, 4), res("a", 0, 10, 3, 9), res("a", 5, 15, 14, 14), res("a", 10, 20, 4, 19)},
 		late: []string{late("a", 16, 1)},
@@ -155,7 +155,7 @@ func TestWindowAggregate(t *testing.T) {
 			recs(b(200), 3),         // [3,8) is not cleaned yet (7 > 6): a new session
 			wm(14),                  // b [3,8) at 7, then a [1,15) = 1+2+4+8
 			recs(a(3), 2),           // no open session, [2,7) is gone: late
-			wm(runtime.MaxWatermark),
+			wm(task.MaxWatermark),
 		},
 		want: []string{res("b", 2, 7, 100, 6), res("b", 3, 8, 200, 7), res("a", 1, 15, 15, 14)},
 		late: []string{late("a", 3, 2)},
@@ -222,7 +222,7 @@ func TestWindowProcessAndReduce(t *testing.T) {
 		wm(14),
 		recs(a(5), 1), // late: [0,15) was cleaned at 14
 		recs(a(6), 20, a(7), 22),
-		wm(runtime.MaxWatermark), // [20,27)
+		wm(task.MaxWatermark), // [20,27)
 	}
 	t.Run("process", func(t *testing.T) {
 		backends(t, func(t *testing.T, be state.Backend) {
@@ -280,10 +280,10 @@ func TestProcessingTimeWindows(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		batch := func(es ...ev) *runtime.Batch[ev] {
-			b := runtime.NewBatch[ev](len(es))
+		batch := func(es ...ev) *task.Batch[ev] {
+			b := task.NewBatch[ev](len(es))
 			for _, e := range es {
-				b.Append(runtime.NoTimestamp, e)
+				b.Append(task.NoTimestamp, e)
 			}
 			return b
 		}
@@ -295,7 +295,7 @@ func TestProcessingTimeWindows(t *testing.T) {
 		equalLines(t, "at 1010", out.lines, []string{res("a", 1000, 1010, 3, 1009), res("b", 1000, 1010, 4, 1009)})
 		clock.advance(t, 1012)
 		must(op.ProcessBatch(0, batch(a(8))))
-		must(op.ProcessWatermark(runtime.MaxWatermark)) // does not fire processing-time windows
+		must(op.ProcessWatermark(task.MaxWatermark)) // does not fire processing-time windows
 		equalLines(t, "after the final watermark", out.lines[2:], nil)
 		must(op.Finish())
 		equalLines(t, "after Finish", out.lines[2:], []string{res("a", 1010, 1020, 8, 1019)})
@@ -313,7 +313,7 @@ func TestWindowRecordWithoutTimestamp(t *testing.T) {
 	if err := op.Open(testContext(state.NewHeap(state.KeyGroupRange{Start: 0, End: 128}, 128), &fakeClock{})); err != nil {
 		t.Fatal(err)
 	}
-	err := op.ProcessBatch(0, &runtime.Batch[ev]{Values: []ev{a(1)}, Times: []int64{runtime.NoTimestamp}})
+	err := op.ProcessBatch(0, &task.Batch[ev]{Values: []ev{a(1)}, Times: []int64{task.NoTimestamp}})
 	if err == nil || !strings.Contains(err.Error(), "sum: a record has no event time") {
 		t.Fatalf("got %v, want an error naming the operator and the missing event time", err)
 	}

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // collect is an Output that records what an operator emits, one line per
@@ -17,7 +17,7 @@ type collect[T any] struct {
 	wms   []int64
 }
 
-func (c *collect[T]) Push(b *runtime.Batch[T]) error {
+func (c *collect[T]) Push(b *task.Batch[T]) error {
 	for i, v := range b.Values {
 		c.lines = append(c.lines, fmt.Sprintf("%v @%d", v, b.Times[i]))
 	}
@@ -91,9 +91,9 @@ func backends(t *testing.T, f func(t *testing.T, b state.Backend)) {
 	}
 }
 
-func testContext(b state.Backend, clock *fakeClock) *runtime.Context {
-	return &runtime.Context{Job: "test", Operator: "op", UID: "op-0", Parallelism: 1, MaxParallelism: 128,
-		KeyGroups: state.KeyGroupRange{Start: 0, End: 128}, Backend: b, Metrics: &runtime.OperatorMetrics{},
+func testContext(b state.Backend, clock *fakeClock) *task.Context {
+	return &task.Context{Job: "test", Operator: "op", UID: "op-0", Parallelism: 1, MaxParallelism: 128,
+		KeyGroups: state.KeyGroupRange{Start: 0, End: 128}, Backend: b, Metrics: &task.OperatorMetrics{},
 		Timers: clock, BatchSize: 2}
 }
 
@@ -125,12 +125,12 @@ func recs(pairs ...any) step {
 
 func wm(w int64) step { return step{wm: w} }
 
-func run(t *testing.T, op runtime.Operator, steps []step) {
+func run(t *testing.T, op task.Operator, steps []step) {
 	t.Helper()
 	for _, s := range steps {
 		var err error
 		if s.recs != nil {
-			err = op.ProcessBatch(0, &runtime.Batch[ev]{Values: s.recs, Times: s.ts})
+			err = op.ProcessBatch(0, &task.Batch[ev]{Values: s.recs, Times: s.ts})
 		} else {
 			err = op.ProcessWatermark(s.wm)
 		}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/codec"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // click and view are the two sides of the join tests.
@@ -42,15 +42,15 @@ func left(k string, n int64, ts int64) joinStep {
 func right(k, p string, ts int64) joinStep { return joinStep{input: 1, view: view{k, p}, ts: ts} }
 func joinWM(w int64) joinStep              { return joinStep{input: -1, wm: w} }
 
-func runJoin(t *testing.T, op runtime.Operator, steps []joinStep) {
+func runJoin(t *testing.T, op task.Operator, steps []joinStep) {
 	t.Helper()
 	for _, s := range steps {
 		var err error
 		switch s.input {
 		case 0:
-			err = op.ProcessBatch(0, &runtime.Batch[click]{Values: []click{s.click}, Times: []int64{s.ts}})
+			err = op.ProcessBatch(0, &task.Batch[click]{Values: []click{s.click}, Times: []int64{s.ts}})
 		case 1:
-			err = op.ProcessBatch(1, &runtime.Batch[view]{Values: []view{s.view}, Times: []int64{s.ts}})
+			err = op.ProcessBatch(1, &task.Batch[view]{Values: []view{s.view}, Times: []int64{s.ts}})
 		default:
 			err = op.ProcessWatermark(s.wm)
 		}
@@ -78,7 +78,7 @@ func TestWindowJoin(t *testing.T) {
 			joinWM(9),       // [0,10): a pairs, left in arrival order, then right
 			left("a", 9, 3), // [0,10) fired: dropped
 			right("a", "v", 10),
-			joinWM(runtime.MaxWatermark), // [10,20): b 3-z; a has no left record there
+			joinWM(task.MaxWatermark), // [10,20): b 3-z; a has no left record there
 		},
 		want: []string{"a:1-x @9", "a:1-w @9", "a:2-x @9", "a:2-w @9", "b:3-z @19"},
 		late: 1,
@@ -90,7 +90,7 @@ func TestWindowJoin(t *testing.T) {
 			right("a", "x", 8),  // [8,13)
 			left("a", 2, 4),     // [4,9) bridges: [0,13)
 			right("a", "y", 20), // [20,25)
-			joinWM(runtime.MaxWatermark),
+			joinWM(task.MaxWatermark),
 		},
 		want: []string{"a:1-x @12", "a:2-x @12"},
 	}}
@@ -137,7 +137,7 @@ func TestIntervalJoin(t *testing.T) {
 			right("a", "v", 12), // wants a in [11,14]: a2 @12
 			left("a", 3, 9),     // late
 			left("a", 4, 13),    // wants b in [11,14]: y@12, v@12
-			joinWM(runtime.MaxWatermark),
+			joinWM(task.MaxWatermark),
 		},
 		want: []string{"a:1-x @10", "a:2-y @12", "a:2-v @12", "a:4-y @13", "a:4-v @13"},
 		late: 2,
@@ -151,7 +151,7 @@ func TestIntervalJoin(t *testing.T) {
 			right("a", "p", 4),     // a in [0,2]: a2 @4
 			joinWM(4),              // drops a@0 (cleanup 4) and b@4 (cleanup 4)
 			right("a", "q", 7),     // a in [3,5]: a1 @7
-			joinWM(runtime.MaxWatermark),
+			joinWM(task.MaxWatermark),
 		},
 		want: []string{"a:1-early @5", "a:2-p @4", "a:1-q @7"},
 	}}

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/codec"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // WindowOperator groups a keyed stream's records into windows and emits each
@@ -35,25 +35,25 @@ type WindowOperator[K comparable, T, OUT any] struct {
 	// after it fired, for late records to update it.
 	AllowedLateness time.Duration
 	Contents        WindowContents[K, T, OUT]
-	Out             runtime.Output[OUT]
+	Out             task.Output[OUT]
 	// Late receives the records that came after all their windows were
 	// cleaned up, with their own timestamps. nil drops them (LateRecords
 	// still counts them).
-	Late runtime.Output[T]
+	Late task.Output[T]
 
 	t         keyedTimers[K]
 	domain    TimeDomain
 	lateness  int64
 	c         Collector[OUT]
-	late      *runtime.Batch[T]
+	late      *task.Batch[T]
 	batchSize int
 	wins      []Window
 	sessions  state.ValueState[[]Window] // merging assigners: a key's open sessions
 	lateCount int64
 }
 
-// Open implements runtime.Opener.
-func (o *WindowOperator[K, T, OUT]) Open(rt *runtime.Context) error {
+// Open implements task.Opener.
+func (o *WindowOperator[K, T, OUT]) Open(rt *task.Context) error {
 	if o.Assigner == nil || o.Contents == nil || o.KeyOf == nil || o.Out == nil {
 		return fmt.Errorf("%s: window operator needs an assigner, contents, a key selector and an output", o.Name)
 	}
@@ -72,8 +72,8 @@ func (o *WindowOperator[K, T, OUT]) Open(rt *runtime.Context) error {
 		o.lateness = o.AllowedLateness.Milliseconds()
 	}
 	o.batchSize = max(rt.BatchSize, 1)
-	o.c.b = runtime.NewBatch[OUT](o.batchSize)
-	o.late = runtime.NewBatch[T](o.batchSize)
+	o.c.b = task.NewBatch[OUT](o.batchSize)
+	o.late = task.NewBatch[T](o.batchSize)
 	if err := o.Contents.open(&o.t, rt.UID); err != nil {
 		return fmt.Errorf("%s: %w", o.Name, err)
 	}
@@ -93,9 +93,9 @@ func (o *WindowOperator[K, T, OUT]) Open(rt *runtime.Context) error {
 // were cleaned up (sent to Late, or dropped when Late is nil).
 func (o *WindowOperator[K, T, OUT]) LateRecords() int64 { return o.lateCount }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (o *WindowOperator[K, T, OUT]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, o.Name)
+	in, err := task.BatchAs[T](batch, o.Name)
 	if err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (o *WindowOperator[K, T, OUT]) ProcessBatch(_ int, batch any) error {
 		ts := now
 		if o.domain == EventTime {
 			ts = in.Times[i]
-			if ts == runtime.NoTimestamp {
+			if ts == task.NoTimestamp {
 				return fmt.Errorf("%s: a record has no event time: give the source a WatermarkStrategy or use AssignTimestamps before event-time windows", o.Name)
 			}
 		}
@@ -321,7 +321,7 @@ func (o *WindowOperator[K, T, OUT]) fireProcessing(now int64) error {
 
 // Finish fires the processing-time windows still open at end of input.
 func (o *WindowOperator[K, T, OUT]) Finish() error {
-	return o.fireProcessing(runtime.MaxWatermark)
+	return o.fireProcessing(task.MaxWatermark)
 }
 
 func (o *WindowOperator[K, T, OUT]) flushResults() error {

@@ -2,7 +2,7 @@
 // mailbox loop over a chain of operators, moving records in batches through
 // the channels of package network, with watermarks, checkpoint barriers and end
 // of input in-band.
-package runtime
+package task
 
 import (
 	"math"

@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/codec"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // TimeDomain says which clock fired a timer.
@@ -27,7 +27,7 @@ type KeyedContext[K comparable] struct {
 	backend   state.Backend
 	event     *state.Timers[K]
 	proc      *state.Timers[K]
-	rt        *runtime.Context
+	rt        *task.Context
 	ts        int64
 	watermark int64
 	domain    TimeDomain
@@ -132,13 +132,13 @@ type keyedCore[K comparable, OUT any] struct {
 	name      string
 	ctx       KeyedContext[K]
 	c         Collector[OUT]
-	out       runtime.Output[OUT]
+	out       task.Output[OUT]
 	batchSize int
 	armedAt   int64 // processing time the task callback is set for; 0 none
 	onTimer   func(ts int64, ctx *KeyedContext[K], out *Collector[OUT]) error
 }
 
-func (p *keyedCore[K, OUT]) open(name string, rt *runtime.Context, kc codec.Codec[K], out runtime.Output[OUT],
+func (p *keyedCore[K, OUT]) open(name string, rt *task.Context, kc codec.Codec[K], out task.Output[OUT],
 	onTimer func(int64, *KeyedContext[K], *Collector[OUT]) error) error {
 	if rt.Backend == nil {
 		return fmt.Errorf("%s: keyed operator without a state backend", name)
@@ -154,14 +154,14 @@ func (p *keyedCore[K, OUT]) open(name string, rt *runtime.Context, kc codec.Code
 	}
 	p.name, p.out, p.onTimer = name, out, onTimer
 	p.ctx = KeyedContext[K]{uid: rt.UID, keys: keys, backend: rt.Backend, event: ev, proc: pr, rt: rt,
-		watermark: runtime.NoTimestamp, schedule: p.scheduleProcessing}
+		watermark: task.NoTimestamp, schedule: p.scheduleProcessing}
 	p.batchSize = max(rt.BatchSize, 1)
-	p.c.b = runtime.NewBatch[OUT](p.batchSize)
+	p.c.b = task.NewBatch[OUT](p.batchSize)
 	return nil
 }
 
 // each calls fn for every record of b with its key set as current.
-func each[K comparable, T, OUT any](p *keyedCore[K, OUT], b *runtime.Batch[T], keyOf func(T) K, fn func(T, *KeyedContext[K], *Collector[OUT]) error) error {
+func each[K comparable, T, OUT any](p *keyedCore[K, OUT], b *task.Batch[T], keyOf func(T) K, fn func(T, *KeyedContext[K], *Collector[OUT]) error) error {
 	for i, v := range b.Values {
 		p.ctx.keys.SetKey(keyOf(v))
 		p.ctx.ts = b.Times[i]
@@ -194,7 +194,7 @@ func (p *keyedCore[K, OUT]) fire(domain TimeDomain) func(t state.Timer[K]) error
 		if domain == EventTime {
 			p.c.ts = t.Time
 		} else {
-			p.c.ts = runtime.NoTimestamp
+			p.c.ts = task.NoTimestamp
 		}
 		if err := p.onTimer(t.Time, &p.ctx, &p.c); err != nil {
 			return fmt.Errorf("%s: timer at %d for key %v: %w", p.name, t.Time, t.Key, err)
@@ -243,12 +243,12 @@ type KeyedProcess[K comparable, T, OUT any] struct {
 	KeyOf    func(T) K
 	KeyCodec codec.Codec[K]
 	F        KeyedProcessFunction[K, T, OUT]
-	Out      runtime.Output[OUT]
+	Out      task.Output[OUT]
 	keyedCore[K, OUT]
 }
 
-// Open implements runtime.Opener.
-func (p *KeyedProcess[K, T, OUT]) Open(rt *runtime.Context) error {
+// Open implements task.Opener.
+func (p *KeyedProcess[K, T, OUT]) Open(rt *task.Context) error {
 	if err := p.open(p.Name, rt, p.KeyCodec, p.Out, p.F.OnTimer); err != nil {
 		return err
 	}
@@ -260,9 +260,9 @@ func (p *KeyedProcess[K, T, OUT]) Open(rt *runtime.Context) error {
 	return nil
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (p *KeyedProcess[K, T, OUT]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, p.Name)
+	in, err := task.BatchAs[T](batch, p.Name)
 	if err != nil {
 		return err
 	}
@@ -285,12 +285,12 @@ type KeyedCoProcess[K comparable, A, B, OUT any] struct {
 	KeyOfB   func(B) K
 	KeyCodec codec.Codec[K]
 	F        KeyedCoProcessFunction[K, A, B, OUT]
-	Out      runtime.Output[OUT]
+	Out      task.Output[OUT]
 	keyedCore[K, OUT]
 }
 
-// Open implements runtime.Opener.
-func (p *KeyedCoProcess[K, A, B, OUT]) Open(rt *runtime.Context) error {
+// Open implements task.Opener.
+func (p *KeyedCoProcess[K, A, B, OUT]) Open(rt *task.Context) error {
 	if err := p.open(p.Name, rt, p.KeyCodec, p.Out, p.F.OnTimer); err != nil {
 		return err
 	}
@@ -301,16 +301,16 @@ func (p *KeyedCoProcess[K, A, B, OUT]) Open(rt *runtime.Context) error {
 	return nil
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (p *KeyedCoProcess[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
 	if input == 0 {
-		in, err := runtime.BatchAs[A](batch, p.Name)
+		in, err := task.BatchAs[A](batch, p.Name)
 		if err != nil {
 			return err
 		}
 		return each(&p.keyedCore, in, p.KeyOfA, p.F.ProcessElement1)
 	}
-	in, err := runtime.BatchAs[B](batch, p.Name)
+	in, err := task.BatchAs[B](batch, p.Name)
 	if err != nil {
 		return err
 	}
@@ -322,18 +322,18 @@ type CoMap[A, B, OUT any] struct {
 	Name string
 	F1   func(A) OUT
 	F2   func(B) OUT
-	Out  runtime.Output[OUT]
-	buf  *runtime.Batch[OUT]
+	Out  task.Output[OUT]
+	buf  *task.Batch[OUT]
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (m *CoMap[A, B, OUT]) ProcessBatch(input int, batch any) error {
 	if m.buf == nil {
-		m.buf = runtime.NewBatch[OUT](64)
+		m.buf = task.NewBatch[OUT](64)
 	}
 	m.buf.Reset()
 	if input == 0 {
-		in, err := runtime.BatchAs[A](batch, m.Name)
+		in, err := task.BatchAs[A](batch, m.Name)
 		if err != nil {
 			return err
 		}
@@ -342,7 +342,7 @@ func (m *CoMap[A, B, OUT]) ProcessBatch(input int, batch any) error {
 		}
 		m.buf.Times = append(m.buf.Times, in.Times...)
 	} else {
-		in, err := runtime.BatchAs[B](batch, m.Name)
+		in, err := task.BatchAs[B](batch, m.Name)
 		if err != nil {
 			return err
 		}
@@ -354,5 +354,5 @@ func (m *CoMap[A, B, OUT]) ProcessBatch(input int, batch any) error {
 	return m.Out.Push(m.buf)
 }
 
-// ProcessWatermark implements runtime.Operator.
+// ProcessWatermark implements task.Operator.
 func (m *CoMap[A, B, OUT]) ProcessWatermark(wm int64) error { return m.Out.Watermark(wm) }

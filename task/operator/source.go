@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/loom-yarn/loom/runtime"
+	"github.com/loom-yarn/loom/task"
 )
 
 // WatermarkStrategy says how a source (or a mid-stream assigner) gives
@@ -28,11 +28,11 @@ type watermarks[T any] struct {
 }
 
 func newWatermarks[T any](s *WatermarkStrategy[T]) *watermarks[T] {
-	return &watermarks[T]{s: s, maxTs: runtime.NoTimestamp, lastWM: runtime.NoTimestamp}
+	return &watermarks[T]{s: s, maxTs: task.NoTimestamp, lastWM: task.NoTimestamp}
 }
 
 // assign sets the timestamps of b and returns the new watermark, if it advanced.
-func (w *watermarks[T]) assign(b *runtime.Batch[T]) (int64, bool) {
+func (w *watermarks[T]) assign(b *task.Batch[T]) (int64, bool) {
 	if w.s == nil || w.s.Timestamp == nil {
 		return 0, false
 	}
@@ -43,7 +43,7 @@ func (w *watermarks[T]) assign(b *runtime.Batch[T]) (int64, bool) {
 			w.maxTs = ts
 		}
 	}
-	if w.maxTs == runtime.NoTimestamp {
+	if w.maxTs == task.NoTimestamp {
 		return 0, false
 	}
 	wm := w.maxTs - w.s.OutOfOrderness.Milliseconds() - 1
@@ -58,21 +58,21 @@ func (w *watermarks[T]) assign(b *runtime.Batch[T]) (int64, bool) {
 // reader, assigns event times, and emits watermarks after each batch.
 type Source[T any] struct {
 	Name      string
-	Connector runtime.Source[T]
+	Connector task.Source[T]
 	Strategy  *WatermarkStrategy[T]
-	Out       runtime.Output[T]
+	Out       task.Output[T]
 
-	ctx        *runtime.Context
-	reader     runtime.SourceReader[T]
-	batch      *runtime.Batch[T]
+	ctx        *task.Context
+	reader     task.SourceReader[T]
+	batch      *task.Batch[T]
 	wm         *watermarks[T]
 	idle       bool
 	lastRecord time.Time
 	ended      bool
 }
 
-// Open implements runtime.Opener.
-func (s *Source[T]) Open(ctx *runtime.Context) error {
+// Open implements task.Opener.
+func (s *Source[T]) Open(ctx *task.Context) error {
 	s.ctx = ctx
 	r, err := s.Connector.NewReader(ctx.Subtask, ctx.Parallelism)
 	if err != nil {
@@ -82,16 +82,16 @@ func (s *Source[T]) Open(ctx *runtime.Context) error {
 	if err := r.Open(ctx); err != nil {
 		return err
 	}
-	s.batch = runtime.NewBatch[T](max(ctx.BatchSize, 1))
+	s.batch = task.NewBatch[T](max(ctx.BatchSize, 1))
 	s.wm = newWatermarks(s.Strategy)
 	s.lastRecord = time.Now()
 	return nil
 }
 
-// Step implements runtime.SourceOperator.
-func (s *Source[T]) Step() (runtime.ReadStatus, error) {
+// Step implements task.SourceOperator.
+func (s *Source[T]) Step() (task.ReadStatus, error) {
 	if s.ended {
-		return runtime.ReadStatus{End: true}, nil
+		return task.ReadStatus{End: true}, nil
 	}
 	b := s.batch
 	b.Reset()
@@ -130,7 +130,7 @@ func (s *Source[T]) Step() (runtime.ReadStatus, error) {
 	return st, nil
 }
 
-// ProcessBatch implements runtime.Operator; a source has no input.
+// ProcessBatch implements task.Operator; a source has no input.
 func (s *Source[T]) ProcessBatch(int, any) error {
 	return fmt.Errorf("%s: a source has no input", s.Name)
 }
@@ -138,10 +138,10 @@ func (s *Source[T]) ProcessBatch(int, any) error {
 // ProcessWatermark forwards the final watermark the task sends at end of input.
 func (s *Source[T]) ProcessWatermark(wm int64) error { return s.Out.Watermark(wm) }
 
-// SnapshotState implements runtime.Snapshotter: the reader's position.
+// SnapshotState implements task.Snapshotter: the reader's position.
 func (s *Source[T]) SnapshotState(int64) ([]byte, error) { return s.reader.Snapshot() }
 
-// Close implements runtime.Closer.
+// Close implements task.Closer.
 func (s *Source[T]) Close() error {
 	if s.reader == nil {
 		return nil
@@ -152,12 +152,12 @@ func (s *Source[T]) Close() error {
 // Sink writes records through a connector's writer.
 type Sink[T any] struct {
 	Name      string
-	Connector runtime.Sink[T]
-	writer    runtime.SinkWriter[T]
+	Connector task.Sink[T]
+	writer    task.SinkWriter[T]
 }
 
-// Open implements runtime.Opener.
-func (s *Sink[T]) Open(ctx *runtime.Context) error {
+// Open implements task.Opener.
+func (s *Sink[T]) Open(ctx *task.Context) error {
 	w, err := s.Connector.NewWriter(ctx.Subtask, ctx.Parallelism)
 	if err != nil {
 		return err
@@ -166,30 +166,30 @@ func (s *Sink[T]) Open(ctx *runtime.Context) error {
 	return w.Open(ctx)
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (s *Sink[T]) ProcessBatch(_ int, batch any) error {
-	b, err := runtime.BatchAs[T](batch, s.Name)
+	b, err := task.BatchAs[T](batch, s.Name)
 	if err != nil {
 		return err
 	}
 	return s.writer.Write(b)
 }
 
-// ProcessWatermark implements runtime.Operator; sinks end the chain.
+// ProcessWatermark implements task.Operator; sinks end the chain.
 func (s *Sink[T]) ProcessWatermark(int64) error { return nil }
 
-// SnapshotState implements runtime.Snapshotter.
+// SnapshotState implements task.Snapshotter.
 func (s *Sink[T]) SnapshotState(id int64) ([]byte, error) { return s.writer.Snapshot(id) }
 
-// NotifyCheckpointComplete implements runtime.CheckpointListener.
+// NotifyCheckpointComplete implements task.CheckpointListener.
 func (s *Sink[T]) NotifyCheckpointComplete(id int64) error {
 	return s.writer.NotifyCheckpointComplete(id)
 }
 
-// Finish implements runtime.Finisher.
+// Finish implements task.Finisher.
 func (s *Sink[T]) Finish() error { return s.writer.Finish() }
 
-// Close implements runtime.Closer.
+// Close implements task.Closer.
 func (s *Sink[T]) Close() error {
 	if s.writer == nil {
 		return nil
@@ -202,23 +202,23 @@ func (s *Sink[T]) Close() error {
 type TimestampAssigner[T any] struct {
 	name string
 	wm   *watermarks[T]
-	out  runtime.Output[T]
-	buf  *runtime.Batch[T]
+	out  task.Output[T]
+	buf  *task.Batch[T]
 }
 
 // NewTimestampAssigner returns an assigner applying s.
-func NewTimestampAssigner[T any](name string, s *WatermarkStrategy[T], out runtime.Output[T]) *TimestampAssigner[T] {
+func NewTimestampAssigner[T any](name string, s *WatermarkStrategy[T], out task.Output[T]) *TimestampAssigner[T] {
 	return &TimestampAssigner[T]{name: name, wm: newWatermarks(s), out: out}
 }
 
-// ProcessBatch implements runtime.Operator.
+// ProcessBatch implements task.Operator.
 func (a *TimestampAssigner[T]) ProcessBatch(_ int, batch any) error {
-	in, err := runtime.BatchAs[T](batch, a.name)
+	in, err := task.BatchAs[T](batch, a.name)
 	if err != nil {
 		return err
 	}
 	if a.buf == nil {
-		a.buf = runtime.NewBatch[T](in.Len())
+		a.buf = task.NewBatch[T](in.Len())
 	}
 	// Copy: the input batch belongs to the sender.
 	a.buf.Reset()
@@ -236,7 +236,7 @@ func (a *TimestampAssigner[T]) ProcessBatch(_ int, batch any) error {
 
 // ProcessWatermark forwards only the end-of-input watermark.
 func (a *TimestampAssigner[T]) ProcessWatermark(wm int64) error {
-	if wm == runtime.MaxWatermark {
+	if wm == task.MaxWatermark {
 		return a.out.Watermark(wm)
 	}
 	return nil

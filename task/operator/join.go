@@ -5,8 +5,8 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/codec"
-	"github.com/loom-yarn/loom/runtime"
 	"github.com/loom-yarn/loom/state"
+	"github.com/loom-yarn/loom/task"
 )
 
 // joinSide is a record of either input of a window join, as Flink's
@@ -63,17 +63,17 @@ type WindowJoin[K comparable, A, B, OUT any] struct {
 	// ACodec and BCodec encode buffered records in state (nil: built-in codec).
 	ACodec codec.Codec[A]
 	BCodec codec.Codec[B]
-	Out    runtime.Output[OUT]
+	Out    task.Output[OUT]
 
 	w    WindowOperator[K, joinSide[A, B], OUT]
-	in   *runtime.Batch[joinSide[A, B]]
+	in   *task.Batch[joinSide[A, B]]
 	as   []A
 	bs   []B
 	join func(A, B) OUT
 }
 
-// Open implements runtime.Opener.
-func (j *WindowJoin[K, A, B, OUT]) Open(rt *runtime.Context) error {
+// Open implements task.Opener.
+func (j *WindowJoin[K, A, B, OUT]) Open(rt *task.Context) error {
 	if j.KeyA == nil || j.KeyB == nil || j.Join == nil {
 		return fmt.Errorf("%s: window join needs both key selectors and a join function", j.Name)
 	}
@@ -103,7 +103,7 @@ func (j *WindowJoin[K, A, B, OUT]) Open(rt *runtime.Context) error {
 		Contents: ProcessWindow[K](j.cross, joinSideCodec[A, B]{a: ac, b: bc}),
 		Out:      j.Out,
 	}
-	j.in = runtime.NewBatch[joinSide[A, B]](max(rt.BatchSize, 1))
+	j.in = task.NewBatch[joinSide[A, B]](max(rt.BatchSize, 1))
 	return j.w.Open(rt)
 }
 
@@ -127,12 +127,12 @@ func (j *WindowJoin[K, A, B, OUT]) cross(_ K, _ Window, elems []joinSide[A, B], 
 	return nil
 }
 
-// ProcessBatch implements runtime.Operator: input 0 is the left side, 1 the right.
+// ProcessBatch implements task.Operator: input 0 is the left side, 1 the right.
 func (j *WindowJoin[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
 	j.in.Reset()
 	switch input {
 	case 0:
-		b, err := runtime.BatchAs[A](batch, j.Name)
+		b, err := task.BatchAs[A](batch, j.Name)
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func (j *WindowJoin[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
 			j.in.Append(b.Times[i], joinSide[A, B]{A: b.Values[i]})
 		}
 	case 1:
-		b, err := runtime.BatchAs[B](batch, j.Name)
+		b, err := task.BatchAs[B](batch, j.Name)
 		if err != nil {
 			return err
 		}
@@ -153,10 +153,10 @@ func (j *WindowJoin[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
 	return j.w.ProcessBatch(0, j.in)
 }
 
-// ProcessWatermark implements runtime.Operator.
+// ProcessWatermark implements task.Operator.
 func (j *WindowJoin[K, A, B, OUT]) ProcessWatermark(wm int64) error { return j.w.ProcessWatermark(wm) }
 
-// Finish implements runtime.Finisher (processing-time windows still open fire).
+// Finish implements task.Finisher (processing-time windows still open fire).
 func (j *WindowJoin[K, A, B, OUT]) Finish() error { return j.w.Finish() }
 
 // LateRecords counts the records of either side dropped as late.
@@ -185,7 +185,7 @@ type IntervalJoin[K comparable, A, B, OUT any] struct {
 	// ACodec and BCodec encode buffered records in state (nil: built-in codec).
 	ACodec codec.Codec[A]
 	BCodec codec.Codec[B]
-	Out    runtime.Output[OUT]
+	Out    task.Output[OUT]
 
 	t            keyedTimers[K]
 	lower, upper int64
@@ -196,8 +196,8 @@ type IntervalJoin[K comparable, A, B, OUT any] struct {
 	lateCount    int64
 }
 
-// Open implements runtime.Opener.
-func (j *IntervalJoin[K, A, B, OUT]) Open(rt *runtime.Context) error {
+// Open implements task.Opener.
+func (j *IntervalJoin[K, A, B, OUT]) Open(rt *task.Context) error {
 	if j.KeyA == nil || j.KeyB == nil || j.Join == nil || j.Out == nil {
 		return fmt.Errorf("%s: interval join needs both key selectors, a join function and an output", j.Name)
 	}
@@ -228,14 +228,14 @@ func (j *IntervalJoin[K, A, B, OUT]) Open(rt *runtime.Context) error {
 		return fmt.Errorf("%s: %w", j.Name, err)
 	}
 	j.batchSize = max(rt.BatchSize, 1)
-	j.c.b = runtime.NewBatch[OUT](j.batchSize)
+	j.c.b = task.NewBatch[OUT](j.batchSize)
 	return nil
 }
 
 // LateRecords counts the records of either side dropped as late.
 func (j *IntervalJoin[K, A, B, OUT]) LateRecords() int64 { return j.lateCount }
 
-// ProcessBatch implements runtime.Operator: input 0 is the left side, 1 the right.
+// ProcessBatch implements task.Operator: input 0 is the left side, 1 the right.
 func (j *IntervalJoin[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
 	switch input {
 	case 0:
@@ -255,7 +255,7 @@ func (j *IntervalJoin[K, A, B, OUT]) ProcessBatch(input int, batch any) error {
 // intervalSide adds the records of one side's batch: each record that is not
 // late is buffered under its key and matched against the other side's.
 func intervalSide[K comparable, A, B, OUT, V any](j *IntervalJoin[K, A, B, OUT], batch any, side string, keyOf func(V) K, add func(V, int64) error) error {
-	b, err := runtime.BatchAs[V](batch, j.Name)
+	b, err := task.BatchAs[V](batch, j.Name)
 	if err != nil {
 		return err
 	}
@@ -280,13 +280,13 @@ func intervalSide[K comparable, A, B, OUT, V any](j *IntervalJoin[K, A, B, OUT],
 
 // accept checks a record's timestamp: an error without one, false when late.
 func (j *IntervalJoin[K, A, B, OUT]) accept(ts int64) (int64, bool, error) {
-	if ts == runtime.NoTimestamp {
+	if ts == task.NoTimestamp {
 		return 0, false, fmt.Errorf("%s: a record has no event time: give the source a WatermarkStrategy or use AssignTimestamps before an interval join", j.Name)
 	}
 	// Flink takes ts < watermark as late; ts == watermark would then find
 	// the partner buffers the watermark already cleaned, and miss matches
 	// silently. A watermark says no record at or before it is expected.
-	if j.t.watermark != runtime.NoTimestamp && ts <= j.t.watermark {
+	if j.t.watermark != task.NoTimestamp && ts <= j.t.watermark {
 		j.lateCount++
 		return 0, false, nil
 	}
@@ -368,7 +368,7 @@ func (j *IntervalJoin[K, A, B, OUT]) onTimer(tm state.Timer[K]) error {
 	return j.right.Remove(ts)
 }
 
-// ProcessWatermark implements runtime.Operator: it drops the buffers no
+// ProcessWatermark implements task.Operator: it drops the buffers no
 // future record can join and forwards the watermark.
 func (j *IntervalJoin[K, A, B, OUT]) ProcessWatermark(wm int64) error {
 	if wm > j.t.watermark {

@@ -1,4 +1,4 @@
-package runtime
+package task
 
 import (
 	"context"
@@ -193,10 +193,10 @@ func TestTrimStack(t *testing.T) {
 	trace := `goroutine 7 [running]:
 runtime/debug.Stack()
 	/go/src/runtime/debug/stack.go:26 +0x5e
-github.com/loom-yarn/loom/runtime.newPanicError(...)
-	/loom/runtime/panic.go:90
-github.com/loom-yarn/loom/runtime.catchPanic(0xc0000a0f18, {0x6c2a1b, 0x4}, {0x0, 0x0})
-	/loom/runtime/panic.go:84 +0x65
+github.com/loom-yarn/loom/task.newPanicError(...)
+	/loom/task/panic.go:90
+github.com/loom-yarn/loom/task.catchPanic(0xc0000a0f18, {0x6c2a1b, 0x4}, {0x0, 0x0})
+	/loom/task/panic.go:84 +0x65
 panic({0x61f2a0?, 0xc000012345?})
 	/go/src/runtime/panic.go:785 +0x132
 runtime.panicmem(...)
@@ -205,24 +205,24 @@ runtime.sigpanic()
 	/go/src/runtime/signal_unix.go:917 +0x286
 main.parse(...)
 	/job/main.go:12
-github.com/loom-yarn/loom/runtime/operator.(*Map[...]).ProcessBatch(0xc000100000, 0x0, {0x61f2a0, 0xc000100040})
-	/loom/runtime/operator/basic.go:37 +0x53f
-github.com/loom-yarn/loom/runtime.(*chainLink[...]).Push(0xc000102000, 0xc000100040)
-	/loom/runtime/chain.go:68 +0xaf
-github.com/loom-yarn/loom/runtime/operator.(*Source[...]).Step(0xc000104000)
-	/loom/runtime/operator/source.go:107 +0x1a5
-github.com/loom-yarn/loom/runtime.(*Task).step(0xc000106000, {0x6f0f00, 0xc000104000})
-	/loom/runtime/task.go:166 +0x62
+github.com/loom-yarn/loom/task/operator.(*Map[...]).ProcessBatch(0xc000100000, 0x0, {0x61f2a0, 0xc000100040})
+	/loom/task/operator/basic.go:37 +0x53f
+github.com/loom-yarn/loom/task.(*chainLink[...]).Push(0xc000102000, 0xc000100040)
+	/loom/task/chain.go:68 +0xaf
+github.com/loom-yarn/loom/task/operator.(*Source[...]).Step(0xc000104000)
+	/loom/task/operator/source.go:107 +0x1a5
+github.com/loom-yarn/loom/task.(*Task).step(0xc000106000, {0x6f0f00, 0xc000104000})
+	/loom/task/task.go:166 +0x62
 created by github.com/loom-yarn/loom/engine.Start in goroutine 1
 	/loom/engine/engine.go:223 +0x7d0
 `
 	want := `goroutine 7 [running]:
 main.parse(...)
 	/job/main.go:12
-github.com/loom-yarn/loom/runtime/operator.(*Map[...]).ProcessBatch(0xc000100000, 0x0, {0x61f2a0, 0xc000100040})
-	/loom/runtime/operator/basic.go:37 +0x53f
-github.com/loom-yarn/loom/runtime.(*chainLink[...]).Push(0xc000102000, 0xc000100040)
-	/loom/runtime/chain.go:68 +0xaf`
+github.com/loom-yarn/loom/task/operator.(*Map[...]).ProcessBatch(0xc000100000, 0x0, {0x61f2a0, 0xc000100040})
+	/loom/task/operator/basic.go:37 +0x53f
+github.com/loom-yarn/loom/task.(*chainLink[...]).Push(0xc000102000, 0xc000100040)
+	/loom/task/chain.go:68 +0xaf`
 	if got := trimStack(trace); got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}

@@ -1,4 +1,4 @@
-package runtime
+package task
 
 // Output is where an operator sends its results: the next operator of the
 // chain, or a writer onto the channels of the downstream tasks.

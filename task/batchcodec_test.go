@@ -1,4 +1,4 @@
-package runtime
+package task
 
 import (
 	"errors"
@@ -96,7 +96,7 @@ func TestBatchCodecRejectsBadInput(t *testing.T) {
 	if _, err := bc.Decode(good[:len(good)-1]); !errors.Is(err, codec.ErrShort) {
 		t.Errorf("truncated value: %v, want codec.ErrShort wrapped", err)
 	}
-	if _, err := bc.Encode(nil, &Batch[string]{}); err == nil || !strings.Contains(err.Error(), "*runtime.Batch[int64]") {
+	if _, err := bc.Encode(nil, &Batch[string]{}); err == nil || !strings.Contains(err.Error(), "*task.Batch[int64]") {
 		t.Errorf("encoding a batch of the wrong type: %v, want an error naming the expected type", err)
 	}
 	if _, err := bc.Encode(nil, &Batch[int64]{Values: []int64{1}}); err == nil {
@@ -178,7 +178,7 @@ func TestBatchCodecUnencodableRecord(t *testing.T) {
 		b.Append(NoTimestamp, reading{bad})
 		b.Append(NoTimestamp, reading{3})
 		buf, err := bc.Encode([]byte("prefix"), b)
-		want := "encode batch: record 1 of 3: codec.JSON[runtime.reading]: field Value: " +
+		want := "encode batch: record 1 of 3: codec.JSON[task.reading]: field Value: " +
 			strconv.FormatFloat(bad, 'g', -1, 64) + " cannot be encoded as JSON"
 		if err == nil || err.Error() != want {
 			t.Errorf("got %v, want %q", err, want)

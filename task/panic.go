@@ -1,4 +1,4 @@
-package runtime
+package task
 
 import (
 	"fmt"
@@ -88,9 +88,9 @@ func newPanicError(r any, operator, in string) *PanicError {
 	return &PanicError{Operator: operator, In: in, Value: r, Stack: trimStack(string(debug.Stack()))}
 }
 
-// runtimePkg is this package's import path, the prefix of its frames in a
+// taskPkg is this package's import path, the prefix of its frames in a
 // stack trace.
-var runtimePkg = reflect.TypeFor[Task]().PkgPath()
+var taskPkg = reflect.TypeFor[Task]().PkgPath()
 
 // maxStackFrames bounds the frames a PanicError keeps, for deep recursion.
 const maxStackFrames = 32
@@ -145,7 +145,7 @@ func trimStack(s string) string {
 			b.WriteString(f.file)
 		}
 		kept++
-		if kept > 1 && strings.HasPrefix(f.fn, runtimePkg+".") {
+		if kept > 1 && strings.HasPrefix(f.fn, taskPkg+".") {
 			break
 		}
 	}

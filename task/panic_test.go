@@ -1,4 +1,4 @@
-package runtime_test
+package task_test
 
 import (
 	"context"
@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/loom-yarn/loom/runtime"
-	"github.com/loom-yarn/loom/runtime/operator"
+	"github.com/loom-yarn/loom/task"
+	"github.com/loom-yarn/loom/task/operator"
 )
 
 // numbers is an unbounded source: subtask i of n emits i, i+n, i+2n, ...
@@ -19,7 +19,7 @@ type numbers struct{ closed *atomic.Int32 }
 
 func (numbers) Bounded() bool { return false }
 
-func (s numbers) NewReader(subtask, parallelism int) (runtime.SourceReader[int64], error) {
+func (s numbers) NewReader(subtask, parallelism int) (task.SourceReader[int64], error) {
 	return &numbersReader{next: int64(subtask), step: int64(parallelism), closed: s.closed}, nil
 }
 
@@ -28,14 +28,14 @@ type numbersReader struct {
 	closed     *atomic.Int32
 }
 
-func (r *numbersReader) Open(*runtime.Context) error { return nil }
+func (r *numbersReader) Open(*task.Context) error { return nil }
 
-func (r *numbersReader) Read(b *runtime.Batch[int64]) (runtime.ReadStatus, error) {
+func (r *numbersReader) Read(b *task.Batch[int64]) (task.ReadStatus, error) {
 	for len(b.Values) < cap(b.Values) {
-		b.Append(runtime.NoTimestamp, r.next)
+		b.Append(task.NoTimestamp, r.next)
 		r.next += r.step
 	}
-	return runtime.ReadStatus{}, nil
+	return task.ReadStatus{}, nil
 }
 
 func (r *numbersReader) Snapshot() ([]byte, error) { return nil, nil }
@@ -44,12 +44,12 @@ func (r *numbersReader) Close() error              { r.closed.Add(1); return nil
 // discard is a sink that counts its writers' Close calls.
 type discard struct{ closed *atomic.Int32 }
 
-func (s discard) NewWriter(int, int) (runtime.SinkWriter[int64], error) { return discardWriter(s), nil }
+func (s discard) NewWriter(int, int) (task.SinkWriter[int64], error) { return discardWriter(s), nil }
 
 type discardWriter struct{ closed *atomic.Int32 }
 
-func (discardWriter) Open(*runtime.Context) error          { return nil }
-func (discardWriter) Write(*runtime.Batch[int64]) error    { return nil }
+func (discardWriter) Open(*task.Context) error             { return nil }
+func (discardWriter) Write(*task.Batch[int64]) error       { return nil }
 func (discardWriter) Snapshot(int64) ([]byte, error)       { return nil, nil }
 func (discardWriter) NotifyCheckpointComplete(int64) error { return nil }
 func (discardWriter) Finish() error                        { return nil }
@@ -63,26 +63,26 @@ func explode(i int64) int64 {
 
 // chainTask builds subtask i of n of the chain Source: numbers -> Map:
 // explode -> Sink: discard, linked the way the engine links a chain.
-func chainTask(i, n int, readersClosed, writersClosed *atomic.Int32) *runtime.Task {
-	typ := runtime.TypeOf[int64]()
+func chainTask(i, n int, readersClosed, writersClosed *atomic.Int32) *task.Task {
+	typ := task.TypeOf[int64]()
 	names := []string{"Source: numbers", "Map: explode", "Sink: discard"}
-	metrics := make([]*runtime.OperatorMetrics, len(names))
-	ctxs := make([]*runtime.Context, len(names))
-	t := &runtime.Task{ID: "chain", Name: strings.Join(names, " -> "), Subtask: i, Parallel: n,
-		UIDs: []string{"src", "map", "sink"}, Mail: make(chan runtime.Mail, 1)}
+	metrics := make([]*task.OperatorMetrics, len(names))
+	ctxs := make([]*task.Context, len(names))
+	t := &task.Task{ID: "chain", Name: strings.Join(names, " -> "), Subtask: i, Parallel: n,
+		UIDs: []string{"src", "map", "sink"}, Mail: make(chan task.Mail, 1)}
 	for j, name := range names {
-		metrics[j] = &runtime.OperatorMetrics{Operator: name, Subtask: i}
-		ctxs[j] = &runtime.Context{Operator: name, Subtask: i, Parallelism: n, Metrics: metrics[j],
+		metrics[j] = &task.OperatorMetrics{Operator: name, Subtask: i}
+		ctxs[j] = &task.Context{Operator: name, Subtask: i, Parallelism: n, Metrics: metrics[j],
 			Timers: t.Timers(), BatchSize: 100}
 	}
 	sink := &operator.Sink[int64]{Name: "discard", Connector: discard{writersClosed}}
 	mapOp := &operator.Map[int64, int64]{Name: "explode", F: explode,
-		Out: typ.ChainLink(sink, 0, metrics[1], metrics[2]).(runtime.Output[int64])}
+		Out: typ.ChainLink(sink, 0, metrics[1], metrics[2]).(task.Output[int64])}
 	src := &operator.Source[int64]{Name: "numbers", Connector: numbers{readersClosed},
-		Out: typ.ChainLink(mapOp, 0, metrics[0], metrics[1]).(runtime.Output[int64])}
-	t.Ops = []runtime.Operator{src, mapOp, sink}
+		Out: typ.ChainLink(mapOp, 0, metrics[0], metrics[1]).(task.Output[int64])}
+	t.Ops = []task.Operator{src, mapOp, sink}
 	t.Contexts = ctxs
-	t.Metrics = &runtime.TaskMetrics{Task: t.Name, Subtask: i, Operators: metrics}
+	t.Metrics = &task.TaskMetrics{Task: t.Name, Subtask: i, Operators: metrics}
 	return t
 }
 
@@ -113,9 +113,9 @@ func TestPanicInChainFailsTask(t *testing.T) {
 	}
 	wg.Wait()
 
-	var pe *runtime.PanicError
+	var pe *task.PanicError
 	if !errors.As(errs[0], &pe) {
-		t.Fatalf("subtask 0: want a *runtime.PanicError, got %v", errs[0])
+		t.Fatalf("subtask 0: want a *task.PanicError, got %v", errs[0])
 	}
 	if pe.Operator != "Map: explode" || pe.Subtask != 0 || pe.Parallelism != n || pe.Value != "boom at 5000" {
 		t.Errorf("PanicError{Operator: %q, Subtask: %d, Parallelism: %d, Value: %v}", pe.Operator, pe.Subtask, pe.Parallelism, pe.Value)
@@ -128,7 +128,7 @@ func TestPanicInChainFailsTask(t *testing.T) {
 			t.Errorf("first line %q lacks %q", first, want)
 		}
 	}
-	for _, want := range []string{"goroutine ", "runtime_test.explode(", "operator.(*Map[...]).ProcessBatch("} {
+	for _, want := range []string{"goroutine ", "task_test.explode(", "operator.(*Map[...]).ProcessBatch("} {
 		if !strings.Contains(stack, want) {
 			t.Errorf("stack lacks %q:\n%s", want, stack)
 		}
