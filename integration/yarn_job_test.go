@@ -295,6 +295,38 @@ func TestYARNJobUserFunctionFails(t *testing.T) {
 	}
 }
 
+// TestYARNJobUserFunctionPanics: a user function that panics fails its
+// task, not the worker process: the job ends FAILED with the panic text,
+// the operator, the subtask and the stack in YARN's diagnostics, the other
+// worker is stopped cleanly, and loom submit exits non-zero.
+func TestYARNJobUserFunctionPanics(t *testing.T) {
+	_, dir := hdfsClient(t)
+	code, out := runLoom(t, 3*time.Minute, "submit", "totals", "--events", "200000", "--panic-at", "100",
+		"--output", "hdfs://"+dir+"/out", "-p", "2", "--worker-memory", "256", "--am-memory", "256")
+	if code == 0 {
+		t.Fatalf("loom submit of a panicking job exited 0:\n%s", out)
+	}
+	id := appIDIn(t, out)
+	app := waitApp(t, id, time.Minute, ended)
+	if app.FinalStatus != "FAILED" {
+		t.Fatalf("%s: final status %s, want FAILED: %s", id, app.FinalStatus, app.Diagnostics)
+	}
+	for _, want := range []string{"operator Map: panic at (subtask ", "panicked: payment 100: deliberate bug", "goroutine ", "jobs.defineTotals"} {
+		if !strings.Contains(app.Diagnostics, want) {
+			t.Errorf("diagnostics lack %q: %s", want, app.Diagnostics)
+		}
+	}
+	for _, d := range containerLogDirs(t, id) {
+		b, err := os.ReadFile(filepath.Join(d, "worker.err"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(b), "panic: ") {
+			t.Errorf("worker log %s has Go's raw panic dump: the process crashed:\n%s", d, b)
+		}
+	}
+}
+
 // TestYARNWorkerKilledAndSecretRequired runs a paced job on one worker. While
 // it runs, a worker process started without the application secret is
 // refused by the AM; then the real worker is killed with SIGKILL, and the

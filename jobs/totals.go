@@ -36,6 +36,7 @@ func defineTotals(fs *pflag.FlagSet) stream.Builder {
 	seed := fs.Uint64("seed", 1, "generator seed")
 	output := fs.String("output", "", "directory to write part files to (required)")
 	failAt := fs.Int64("fail-once-at", -1, "for recovery tests: fail the job once, at the payment with this index")
+	panicAt := fs.Int64("panic-at", -1, "for tests: a user function panics (a bug) at the payment with this index")
 	return func(env *stream.Env) error {
 		if *output == "" {
 			return errors.New("--output is required")
@@ -55,6 +56,15 @@ func defineTotals(fs *pflag.FlagSet) stream.Builder {
 					return p, fmt.Errorf("injected failure at payment %d (--fail-once-at)", at)
 				}
 				return p, nil
+			})
+		}
+		if *panicAt >= 0 {
+			at := *panicAt
+			payments = stream.Map(payments, "panic at", func(p Payment) Payment {
+				if p.Seq == at {
+					panic(fmt.Sprintf("payment %d: deliberate bug (--panic-at)", at))
+				}
+				return p
 			})
 		}
 		totals := stream.Aggregate[int64, Payment, int64, int64](stream.KeyBy(payments, accountOf), "sum per account", amountSum{}, nil).UID("sum-per-account")
