@@ -1,13 +1,8 @@
 package jobmaster
 
 import (
-	"bufio"
 	"fmt"
-	"os"
-	goruntime "runtime"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +11,7 @@ import (
 	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/internal/benchmem"
 	"github.com/loom-yarn/loom/scheduler"
 	"github.com/loom-yarn/loom/task"
 )
@@ -139,7 +135,7 @@ func BenchmarkDeploy(b *testing.B) {
 	for _, s := range []deployScale{{workers: 1_000}, {workers: 10_000}} {
 		b.Run(s.String()+"/machine", func(b *testing.B) {
 			p, c := s.plan(b), newCluster(s.workers)
-			m := startMemory()
+			m := benchmem.Start()
 			var asgs []*controlpb.Assignment
 			for b.Loop() {
 				asgs = deployRun(b, p, c)
@@ -147,12 +143,12 @@ func BenchmarkDeploy(b *testing.B) {
 			if got := len(asgs[s.workers-1].GetSubtasks()); got != deploySlots*deployChains {
 				b.Fatalf("the last worker runs %d subtasks, want %d", got, deploySlots*deployChains)
 			}
-			m.report(b, asgs)
+			m.Report(b, asgs)
 		})
 		b.Run(s.String()+"/marshal", func(b *testing.B) {
 			p, c := s.plan(b), newCluster(s.workers)
 			asgs := deployRun(b, p, c)
-			m := startMemory()
+			m := benchmem.Start()
 			var sent [][]byte
 			for b.Loop() {
 				// The deploy answers every waiting registration at once;
@@ -179,52 +175,7 @@ func BenchmarkDeploy(b *testing.B) {
 			}
 			b.ReportMetric(float64(total)/float64(len(sent)), "bytes/worker")
 			b.ReportMetric(float64(total)/(1<<20), "MiB-sent")
-			m.report(b, sent)
+			m.Report(b, sent)
 		})
 	}
-}
-
-// memory is the heap's state when a benchmark's loop starts.
-type memory struct{ start goruntime.MemStats }
-
-func startMemory() *memory {
-	var m memory
-	goruntime.GC()
-	goruntime.ReadMemStats(&m.start)
-	return &m
-}
-
-// report adds three memory figures to a benchmark, after its loop: the
-// heap in use (after a collection, so live data: mostly keep, the last
-// op's result), what one op allocated, and the process's peak resident
-// set (VmHWM), which is what a container's memory limit is checked
-// against. The peak covers the whole test process, so run one benchmark
-// per process to read it for that benchmark alone.
-func (m *memory) report(b *testing.B, keep any) {
-	var end goruntime.MemStats
-	goruntime.GC()
-	goruntime.ReadMemStats(&end)
-	goruntime.KeepAlive(keep)
-	const mib = 1 << 20
-	b.ReportMetric(float64(end.HeapInuse)/mib, "heap-MiB")
-	b.ReportMetric(float64(end.TotalAlloc-m.start.TotalAlloc)/float64(b.N)/mib, "alloc-MiB/op")
-	if kb, err := peakRSS(); err == nil {
-		b.ReportMetric(float64(kb)/(1<<10), "VmHWM-MiB")
-	}
-}
-
-// peakRSS reads the process's peak resident set size in KiB (Linux only).
-func peakRSS() (int64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status: %v", sc.Err())
 }

@@ -1,16 +1,12 @@
 package scheduler
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
-	goruntime "runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/loom-yarn/loom/graph"
+	"github.com/loom-yarn/loom/internal/benchmem"
 	"github.com/loom-yarn/loom/task"
 )
 
@@ -109,12 +105,12 @@ func workerChannels(p *Plan, w int) (remoteIn, remoteOut, local int) {
 func BenchmarkPlan(b *testing.B) {
 	for _, s := range scaleJobs {
 		b.Run(s.String()+"/build", func(b *testing.B) {
-			m := startMemory()
+			m := benchmem.Start()
 			var p *Plan
 			for b.Loop() {
 				p = s.plan(b)
 			}
-			m.report(b, p)
+			m.Report(b, p)
 		})
 		b.Run(s.String()+"/worker", func(b *testing.B) {
 			p := s.plan(b)
@@ -123,7 +119,7 @@ func BenchmarkPlan(b *testing.B) {
 			// subtask of its neighbours but the slots' own.
 			edges := 2 * (s.chains - 1)
 			wantRemote := s.slots * edges * (s.parallelism - s.slots)
-			m := startMemory()
+			m := benchmem.Start()
 			for b.Loop() {
 				in, out, local := workerChannels(p, w)
 				if in+out != wantRemote || local != s.slots*edges*s.slots {
@@ -132,11 +128,11 @@ func BenchmarkPlan(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(wantRemote), "remote-channels")
-			m.report(b, p)
+			m.Report(b, p)
 		})
 		b.Run(s.String()+"/json", func(b *testing.B) {
 			p := s.plan(b)
-			m := startMemory()
+			m := benchmem.Start()
 			var data []byte
 			for b.Loop() {
 				var err error
@@ -149,52 +145,7 @@ func BenchmarkPlan(b *testing.B) {
 				b.Fatalf("the plan does not survive JSON: %d subtasks, %v", back.NumSubtasks(), err)
 			}
 			b.ReportMetric(float64(len(data)), "json-bytes")
-			m.report(b, data)
+			m.Report(b, data)
 		})
 	}
-}
-
-// memory is the heap's state when a benchmark's loop starts.
-type memory struct{ start goruntime.MemStats }
-
-func startMemory() *memory {
-	var m memory
-	goruntime.GC()
-	goruntime.ReadMemStats(&m.start)
-	return &m
-}
-
-// report adds three memory figures to a benchmark, after its loop: the
-// heap in use (after a collection, so live data: mostly keep, the last
-// op's result), what one op allocated, and the process's peak resident
-// set (VmHWM), which is what a container's memory limit is checked
-// against. The peak covers the whole test process, so run one benchmark
-// per process to read it for that benchmark alone.
-func (m *memory) report(b *testing.B, keep any) {
-	var end goruntime.MemStats
-	goruntime.GC()
-	goruntime.ReadMemStats(&end)
-	goruntime.KeepAlive(keep)
-	const mib = 1 << 20
-	b.ReportMetric(float64(end.HeapInuse)/mib, "heap-MiB")
-	b.ReportMetric(float64(end.TotalAlloc-m.start.TotalAlloc)/float64(b.N)/mib, "alloc-MiB/op")
-	if kb, err := peakRSS(); err == nil {
-		b.ReportMetric(float64(kb)/(1<<10), "VmHWM-MiB")
-	}
-}
-
-// peakRSS reads the process's peak resident set size in KiB (Linux only).
-func peakRSS() (int64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			return strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no VmHWM in /proc/self/status: %v", sc.Err())
 }
