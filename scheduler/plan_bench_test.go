@@ -62,40 +62,6 @@ func (s scaleJob) plan(b *testing.B) *Plan {
 	return p
 }
 
-// workerChannels walks what worker w needs from the plan to build its
-// tasks, as worker.networkBound and the engine do: for each of its
-// subtasks, every channel of every input and output edge, and whether it
-// crosses to another worker.
-func workerChannels(p *Plan, w int) (remoteIn, remoteOut, local int) {
-	for _, st := range p.Subtasks(w) {
-		cp := &p.Chains[p.ChainIndex(st.Chain)]
-		i := st.Index
-		for _, k := range cp.Inputs {
-			ep := &p.Edges[k]
-			lo, hi := ep.Peers(i, p.Chains[ep.From].Parallelism)
-			for j := lo; j < hi; j++ {
-				if p.Remote(ep, j, i) {
-					remoteIn++
-				} else {
-					local++
-				}
-			}
-		}
-		for _, k := range cp.Outputs {
-			ep := &p.Edges[k]
-			lo, hi := ep.Peers(i, p.Chains[ep.To].Parallelism)
-			for j := lo; j < hi; j++ {
-				if p.Remote(ep, i, j) {
-					remoteOut++
-				} else {
-					local++
-				}
-			}
-		}
-	}
-	return remoteIn, remoteOut, local
-}
-
 // BenchmarkPlan measures the physical plan of a 10,000-worker job with
 // all-to-all hash edges (issue 8: plan and deployment together under 5 s
 // and 1 GiB): what the client does (build the graph and the plan, encode it
@@ -121,7 +87,7 @@ func BenchmarkPlan(b *testing.B) {
 			wantRemote := s.slots * edges * (s.parallelism - s.slots)
 			m := benchmem.Start()
 			for b.Loop() {
-				in, out, local := workerChannels(p, w)
+				out, in, _, local := p.WorkerChannels(w)
 				if in+out != wantRemote || local != s.slots*edges*s.slots {
 					b.Fatalf("worker %d: %d remote input and %d remote output channels, %d local; want %d remote, %d local",
 						w, in, out, local, wantRemote, s.slots*edges*s.slots)

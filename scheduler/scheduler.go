@@ -276,6 +276,46 @@ func (p *Plan) Remote(e *EdgePlan, producer, consumer int) bool {
 	return p.WorkerOf(producer) != p.WorkerOf(consumer) || p.Spilled(e)
 }
 
+// WorkerChannels counts the channels of worker w's subtasks that leave its
+// process (to other workers or, stage by stage, through its disk): output
+// channels, input channels, and the input gates that have at least one
+// remote channel; and the channels that stay in memory. It is what bounds a
+// worker's network memory, walked as the engine connects them.
+func (p *Plan) WorkerChannels(w int) (remoteOut, remoteIn, remoteGates, local int) {
+	for _, st := range p.Subtasks(w) {
+		cp := &p.Chains[p.ChainIndex(st.Chain)]
+		i := st.Index
+		for _, k := range cp.Outputs {
+			ep := &p.Edges[k]
+			lo, hi := ep.Peers(i, p.Chains[ep.To].Parallelism)
+			for j := lo; j < hi; j++ {
+				if p.Remote(ep, i, j) {
+					remoteOut++
+				} else {
+					local++
+				}
+			}
+		}
+		remote := 0
+		for _, k := range cp.Inputs {
+			ep := &p.Edges[k]
+			lo, hi := ep.Peers(i, p.Chains[ep.From].Parallelism)
+			for j := lo; j < hi; j++ {
+				if p.Remote(ep, j, i) {
+					remote++
+				} else {
+					local++
+				}
+			}
+		}
+		if remote > 0 {
+			remoteIn += remote
+			remoteGates++
+		}
+	}
+	return remoteOut, remoteIn, remoteGates, local
+}
+
 // CrossWorkerEdges lists the edges whose records travel between workers
 // (any non-forward edge when there is more than one worker) or between
 // stages through a worker's disk: the network shuffle serializes them, so

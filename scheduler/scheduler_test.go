@@ -87,3 +87,31 @@ func TestPlanErrors(t *testing.T) {
 		t.Error("empty job accepted")
 	}
 }
+
+// TestWorkerChannels: which of a worker's channels leave its process.
+func TestWorkerChannels(t *testing.T) {
+	for _, tc := range []struct {
+		name                  string
+		pSrc, pSink, slots    int
+		part                  graph.Partitioning
+		w                     int
+		out, in, gates, local int
+	}{
+		// src-0/0,1 on worker 0 write to sink 0..3 (2 on worker 1); sink 0,1 read src 0..3.
+		{"hash across two workers", 4, 4, 2, graph.Hash, 0, 4, 4, 2, 8},
+		{"all in one worker", 4, 4, 4, graph.Hash, 0, 0, 0, 0, 32},
+		// A forward edge chains source, map and sink into one task.
+		{"forward chains into one task: no channels", 4, 4, 2, graph.Forward, 1, 0, 0, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := New(chains(t, tc.pSrc, tc.pSink, tc.part), Options{SlotsPerWorker: tc.slots, Worker: Resources{MemoryMB: 1, VCores: 1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, in, gates, local := p.WorkerChannels(tc.w)
+			if out != tc.out || in != tc.in || gates != tc.gates || local != tc.local {
+				t.Errorf("worker %d: out %d in %d gates %d local %d, want %d %d %d %d", tc.w, out, in, gates, local, tc.out, tc.in, tc.gates, tc.local)
+			}
+		})
+	}
+}

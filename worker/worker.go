@@ -360,35 +360,7 @@ func networkConfig(cfg *conf.Config) (network.ServerConfig, network.ClientConfig
 // larger than a buffer makes one larger buffer, so the bound assumes
 // batches smaller than BufferSize.
 func networkBound(job *deploy.Job, worker int, s network.ServerConfig, c network.ClientConfig) string {
-	plan := job.Plan
-	outs, ins, gates := 0, 0, 0
-	for _, st := range plan.Subtasks(worker) {
-		cp := &plan.Chains[plan.ChainIndex(st.Chain)]
-		i := st.Index
-		for _, k := range cp.Outputs {
-			ep := &plan.Edges[k]
-			lo, hi := ep.Peers(i, plan.Chains[ep.To].Parallelism)
-			for j := lo; j < hi; j++ {
-				if plan.Remote(ep, i, j) {
-					outs++
-				}
-			}
-		}
-		remote := 0
-		for _, k := range cp.Inputs {
-			ep := &plan.Edges[k]
-			lo, hi := ep.Peers(i, plan.Chains[ep.From].Parallelism)
-			for j := lo; j < hi; j++ {
-				if plan.Remote(ep, j, i) {
-					remote++
-				}
-			}
-		}
-		if remote > 0 {
-			ins += remote
-			gates++
-		}
-	}
+	outs, ins, gates, _ := job.Plan.WorkerChannels(worker)
 	floating := max(c.FloatingBuffers, 0)
 	buffers := outs*s.BuffersPerSubpartition + ins*c.ExclusiveBuffers + gates*floating
 	return fmt.Sprintf("network memory at most %d buffers of %d bytes = %d KiB (%d output channels to other workers x %d, %d remote input channels x %d, %d gates x %d floating)",
