@@ -113,7 +113,7 @@ func TestPanicAtEveryOperatorCall(t *testing.T) {
 	}{
 		{at: "ProcessBatch", frame: "(*panicky).ProcessBatch(", closed: allClosed},
 		{at: "ProcessWatermark", frame: "(*panicky).ProcessWatermark(", closed: allClosed},
-		{at: "Open", in: "Open", frame: "(*panicky).Open(", closed: ""}, // as after an Open error: nothing was fully opened
+		{at: "Open", in: "Open", frame: "(*panicky).Open(", closed: "close tail"}, // tail opened first (tail first) and is closed; head never opened
 		{at: "Finish", in: "Finish", frame: "(*panicky).Finish(", closed: allClosed},
 		{at: "Close", in: "Close", frame: "(*panicky).Close(", closed: allClosed},
 		{at: "SnapshotState", in: "SnapshotState", frame: "(*panicky).SnapshotState(", closed: allClosed},

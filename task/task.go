@@ -204,7 +204,9 @@ func (t *Task) Run(ctx context.Context) (err error) {
 	if len(t.Metrics.Operators) > 0 {
 		t.recordsIn = t.Metrics.Operators[0]
 	}
-	opened := 0
+	// ops[openFrom:] are open: opening runs tail first, so an operator that
+	// fails to open leaves the ones after it open, and they are closed too.
+	openFrom := len(t.Ops)
 	defer func() {
 		// The net under the recoveries at each operator call: a panic in the
 		// task's own code, a writer flush or an input channel's codec.
@@ -212,7 +214,7 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			err = t.wrap(newPanicError(r, "", ""))
 		}
 		// Close in reverse order, always; the first error wins.
-		for i := opened - 1; i >= 0; i-- {
+		for i := len(t.Ops) - 1; i >= openFrom; i-- {
 			if c, ok := t.Ops[i].(Closer); ok {
 				if cerr := t.call(i, "Close", c.Close); cerr != nil && err == nil {
 					err = t.wrap(t.opError(i, "close", cerr))
@@ -232,8 +234,8 @@ func (t *Task) Run(ctx context.Context) (err error) {
 				return t.wrap(t.opError(i, "open", err))
 			}
 		}
+		openFrom = i
 	}
-	opened = len(t.Ops)
 	if src, ok := t.Ops[0].(SourceOperator); ok {
 		return t.wrap(t.runSource(ctx, src))
 	}
