@@ -166,6 +166,15 @@ func checkCoverage(id int64, task string, keyed []TaskSnapshot, kgs state.KeyGro
 // have).
 func (r *Restore) OperatorState(uid string) []byte { return r.ops[uid] }
 
+// Parallelism is the parallelism the task ran at when the checkpoint was
+// taken (0 when the checkpoint has no file of the task: a new operator).
+func (r *Restore) Parallelism() int {
+	if len(r.all) == 0 {
+		return 0
+	}
+	return r.all[0].Parallelism
+}
+
 // OperatorStates returns the state operator uid saved in every subtask's
 // file of the task, indexed by the subtask that wrote it (nil where a subtask
 // saved none). An operator restored at another parallelism uses it to
@@ -175,7 +184,7 @@ func (r *Restore) OperatorStates(uid string) ([][]byte, error) {
 	if len(r.all) == 0 {
 		return nil, nil
 	}
-	out := make([][]byte, r.all[len(r.all)-1].Subtask+1)
+	out := make([][]byte, max(r.all[len(r.all)-1].Subtask+1, r.Parallelism()))
 	for _, t := range r.all {
 		f, err := r.open(t)
 		if err != nil {

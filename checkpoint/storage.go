@@ -39,7 +39,8 @@ type TaskSnapshot struct {
 }
 
 // Metadata describes a complete checkpoint. GraphHash identifies the job
-// graph that wrote it; the caller compares it with the graph being restored.
+// graph that wrote it (graph.StateHash: parallelism may change); the caller
+// compares it with the graph being restored.
 type Metadata struct {
 	Version   int            `json:"version"`
 	Job       string         `json:"job"`

@@ -189,7 +189,7 @@ func (d *driver) apply(actions []checkpoint.Action) {
 				d.send(s, task.Mail{Kind: task.MailTriggerCheckpoint, Checkpoint: a.ID, Timestamp: a.Timestamp.UnixMilli()})
 			}
 		case checkpoint.Finalize:
-			md := checkpoint.Metadata{Version: 1, Job: d.x.g.Name, GraphHash: d.x.g.Hash(), ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}
+			md := checkpoint.Metadata{Version: 1, Job: d.x.g.Name, GraphHash: d.x.g.StateHash(), ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}
 			err := d.storage.WriteMetadata(md)
 			if err == nil {
 				d.x.completed.Add(1)

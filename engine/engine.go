@@ -183,8 +183,8 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 		if err != nil {
 			return nil, fmt.Errorf("restore from %s: %w", opts.RestoreFrom, err)
 		}
-		if md.GraphHash != g.Hash() {
-			return nil, fmt.Errorf("restore from %s: checkpoint %d was written by another version of job %s (graph %s, this graph %s): operators, parallelism or functions changed", mdDir, md.ID, md.Job, md.GraphHash, g.Hash())
+		if md.GraphHash != g.StateHash() {
+			return nil, fmt.Errorf("restore from %s: checkpoint %d was written by another version of job %s (graph %s, this graph %s): operators, uids, functions or the number of key groups changed", mdDir, md.ID, md.Job, md.GraphHash, g.StateHash())
 		}
 		x.restored = md
 	}
@@ -330,6 +330,16 @@ func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir st
 		}
 	}
 	return nil
+}
+
+// hasState reports whether any subtask saved operator state.
+func hasState(states [][]byte) bool {
+	for _, s := range states {
+		if len(s) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func maxParallelism(g *graph.Graph) int {
@@ -532,9 +542,16 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 		rc := &task.Context{Job: g.Name, Operator: v.Name, UID: v.UID, Subtask: i, Parallelism: c.Parallelism,
 			MaxParallelism: maxP, KeyGroups: kgs, Backend: t.Backend, BadRecords: x.opts.BadRecords,
 			Metrics: opMetrics[j], Timers: timers, Config: x.opts.Config, BatchSize: x.opts.BatchSize}
+		rescaled := false
 		if md != nil {
 			rc.Attempt = 1
-			rc.Restored = restore.OperatorState(v.UID)
+			if was := restore.Parallelism(); was == c.Parallelism || was == 0 {
+				rc.Restored = restore.OperatorState(v.UID)
+			} else if states, err := restore.OperatorStates(v.UID); err != nil {
+				return nil, fmt.Errorf("restore %s subtask %d from checkpoint %d: %w", v.Name, i, md.ID, err)
+			} else if hasState(states) {
+				rc.Rescaled, rescaled = states, true
+			}
 		}
 		if j == 0 && v.Source {
 			rc.SetIdle = func(idle bool) error {
@@ -549,6 +566,12 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 		op, err := v.New(rc, outs)
 		if err != nil {
 			return nil, fmt.Errorf("create %s subtask %d: %w", v.Name, i, err)
+		}
+		if rescaled {
+			if r, ok := op.(task.Rescalable); !ok || !r.Rescalable() {
+				return nil, fmt.Errorf("restore %s from checkpoint %d: it ran at parallelism %d there and has state that cannot be redistributed to parallelism %d: restore it at parallelism %d",
+					v.Name, md.ID, restore.Parallelism(), c.Parallelism, restore.Parallelism())
+			}
 		}
 		t.Ops[j], t.UIDs[j], t.Contexts[j] = op, v.UID, rc
 		if v.Source {

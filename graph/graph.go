@@ -217,11 +217,24 @@ func (g *Graph) Resolve() error {
 
 // Hash identifies the graph: operators, uids, parallelism, types, functions
 // and edges. Two processes with the same hash run the same job.
-func (g *Graph) Hash() string {
+func (g *Graph) Hash() string { return g.hash(true) }
+
+// StateHash identifies the graph as its checkpoints see it: Hash without
+// the operators' parallelism, which a restore may change (state is
+// redistributed by key group, and by the operators that can redistribute
+// theirs). Operators, uids, types, functions, edges and the number of key
+// groups must stay the same.
+func (g *Graph) StateHash() string { return g.hash(false) }
+
+func (g *Graph) hash(parallelism bool) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "job %s maxp %d\n", g.Name, g.MaxParallelism)
 	for _, v := range g.Vertices {
-		fmt.Fprintf(h, "v %d %q %q p=%d maxp=%d src=%v bounded=%v keyed=%v in=%d", v.ID, v.Name, v.UID, v.Parallelism, v.MaxParallelism, v.Source, v.Bounded, v.Keyed, v.Inputs)
+		p := v.Parallelism
+		if !parallelism {
+			p = 0
+		}
+		fmt.Fprintf(h, "v %d %q %q p=%d maxp=%d src=%v bounded=%v keyed=%v in=%d", v.ID, v.Name, v.UID, p, v.MaxParallelism, v.Source, v.Bounded, v.Keyed, v.Inputs)
 		for _, t := range v.OutTypes {
 			fmt.Fprintf(h, " out=%s", t.Name())
 		}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync/atomic"
+	"sync"
 
 	"github.com/spf13/pflag"
 
@@ -50,12 +50,15 @@ func defineTotals(fs *pflag.FlagSet) stream.Builder {
 		}
 		payments := stream.FromSource(env, "payments", datagen.New(gen, datagen.Options{Count: *events, Rate: *rate, Seed: *seed}), nil)
 		if *failAt >= 0 {
-			at := *failAt
+			at, out := *failAt, *output
 			payments = stream.TryMap(payments, "fail once", func(p Payment) (Payment, error) {
-				if p.Seq == at && failedOnce.CompareAndSwap(false, true) {
-					return p, fmt.Errorf("injected failure at payment %d (--fail-once-at)", at)
+				if p.Seq != at {
+					return p, nil
 				}
-				return p, nil
+				if _, failed := failedOnce.LoadOrStore(out, true); failed {
+					return p, nil
+				}
+				return p, fmt.Errorf("injected failure at payment %d (--fail-once-at)", at)
 			})
 		}
 		if *panicAt >= 0 {
@@ -75,8 +78,9 @@ func defineTotals(fs *pflag.FlagSet) stream.Builder {
 
 func accountOf(p Payment) int64 { return p.Account }
 
-// failedOnce makes --fail-once-at fail only the first attempt in a process.
-var failedOnce atomic.Bool
+// failedOnce makes --fail-once-at fail only the first attempt in a process
+// of the job writing to an output directory (the key).
+var failedOnce sync.Map
 
 // amountSum sums payment amounts.
 type amountSum struct{}

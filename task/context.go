@@ -24,6 +24,14 @@ type Context struct {
 	// Restored is the operator state saved by SnapshotState at the checkpoint
 	// being restored, nil on a fresh start.
 	Restored []byte
+	// Rescaled is set instead of Restored when the checkpoint being
+	// restored ran this operator at another parallelism: the state of every
+	// subtask of the checkpoint, by its subtask index (nil where one saved
+	// none). Every subtask receives all of them and takes its share by a
+	// rule of its own that all subtasks agree on; only operators that
+	// implement Rescalable are given it (the engine refuses the restore for
+	// the others).
+	Rescaled [][]byte
 
 	// BadRecords decides what a malformed input record does to the job.
 	BadRecords *BadRecordPolicy
@@ -46,4 +54,20 @@ type ProcessingTimers interface {
 	Now() time.Time
 	// At schedules fn at t (or as soon as possible if t has passed).
 	At(t time.Time, fn func(now time.Time) error)
+}
+
+// Rescalable is implemented by operators whose state can be restored at
+// another parallelism than it was saved at (Context.Rescaled): sources whose
+// positions can be reassigned, sinks whose open files can be adopted.
+// Keyed state needs no such operator: it is redistributed by key group.
+type Rescalable interface {
+	// Rescalable reports whether this operator instance can take its share
+	// of Context.Rescaled.
+	Rescalable() bool
+}
+
+// RescalableConnector is implemented by the sources and sinks whose readers
+// and writers take their share of Context.Rescaled in Open.
+type RescalableConnector interface {
+	RestoresAtAnyParallelism()
 }

@@ -40,6 +40,13 @@ func New[T any](gen func(index int64, r *Rand) T, opts Options) *Source[T] {
 func (s *Source[T]) Bounded() bool { return s.opts.Count > 0 }
 
 // NewReader returns the reader of subtask i of n.
+// RestoresAtAnyParallelism implements task.RescalableConnector: the
+// positions of a checkpoint taken at another parallelism are reassigned.
+func (s *Source[T]) RestoresAtAnyParallelism() {}
+
+// NewReader implements task.Source: subtask i of n generates the indexes
+// i, i+n, i+2n, ... (one lane). A reader restored at another parallelism
+// takes over lanes of the old subtasks instead (see Open).
 func (s *Source[T]) NewReader(subtask, parallelism int) (task.SourceReader[T], error) {
 	if parallelism < 1 || subtask < 0 || subtask >= parallelism {
 		return nil, fmt.Errorf("datagen: subtask %d of %d is out of range", subtask, parallelism)
@@ -47,15 +54,21 @@ func (s *Source[T]) NewReader(subtask, parallelism int) (task.SourceReader[T], e
 	if s.opts.Rate < 0 {
 		return nil, fmt.Errorf("datagen: rate %g records/s is negative", s.opts.Rate)
 	}
-	return &reader[T]{src: s, step: int64(parallelism), next: int64(subtask), subtask: int64(subtask),
+	return &reader[T]{src: s, subtask: subtask, parallelism: parallelism, lanes: []lane{{next: int64(subtask), step: int64(parallelism)}},
 		rate: s.opts.Rate / float64(parallelism)}, nil
 }
 
+// lane is an arithmetic sequence of indexes: next, next+step, ... A
+// subtask generates one lane at first; after a restore at another
+// parallelism it may own several, or none.
+type lane struct{ next, step int64 }
+
+// reader generates one subtask's lanes, a batch from each in turn.
 type reader[T any] struct {
-	src     *Source[T]
-	step    int64
-	subtask int64
-	next    int64 // index of the next record
+	src                  *Source[T]
+	subtask, parallelism int
+	lanes                []lane
+	cur                  int // lane the next batch comes from
 
 	ctx   *task.Context
 	now   func() time.Time
@@ -64,42 +77,99 @@ type reader[T any] struct {
 	sent  int64 // records since start, for pacing
 }
 
-// Open restores the next index from ctx.Restored.
+// Open implements task.SourceReader: it resumes its lanes from
+// ctx.Restored, or, restored at another parallelism, takes its share of
+// every old subtask's lanes (ctx.Rescaled).
 func (r *reader[T]) Open(ctx *task.Context) error {
 	r.ctx = ctx
 	r.now = time.Now
 	if ctx != nil && ctx.Timers != nil {
 		r.now = ctx.Timers.Now
 	}
-	if ctx != nil && ctx.Restored != nil {
-		next, n := binary.Varint(ctx.Restored)
-		if n <= 0 || n != len(ctx.Restored) {
-			return fmt.Errorf("datagen: corrupt checkpoint position (%d bytes)", len(ctx.Restored))
+	if ctx == nil {
+		return nil
+	}
+	switch {
+	case ctx.Restored != nil:
+		lanes, err := decodeLanes(ctx.Restored, r.subtask, r.parallelism)
+		if err != nil {
+			return fmt.Errorf("datagen: subtask %d: %w", r.subtask, err)
 		}
-		if next < 0 || next%r.step != r.subtask%r.step {
-			return fmt.Errorf("datagen: restored index %d is not one of subtask %d of %d", next, r.subtask, r.step)
+		r.lanes = lanes
+	case ctx.Rescaled != nil:
+		var all []lane
+		for i, b := range ctx.Rescaled {
+			if b == nil {
+				continue
+			}
+			lanes, err := decodeLanes(b, i, len(ctx.Rescaled))
+			if err != nil {
+				return fmt.Errorf("datagen: the checkpoint's subtask %d: %w", i, err)
+			}
+			all = append(all, lanes...)
 		}
-		r.next = next
+		r.lanes = shareOf(all, r.subtask, r.parallelism, r.src.opts.Count)
 	}
 	return nil
 }
 
-// Read generates as many records as fit in b and, with a rate, are due.
+// shareOf is subtask i of n's share of lanes: lane k goes to subtask k mod
+// n, after lanes are split in two (next, 2 step; next+step, 2 step) until
+// there are at least n of those that still have indexes to generate, so
+// that a larger parallelism has work for every subtask. Every subtask
+// computes the same split from the same lanes.
+func shareOf(lanes []lane, i, n int, count int64) []lane {
+	live := func(ls []lane) []lane {
+		var out []lane
+		for _, l := range ls {
+			if count <= 0 || l.next < count {
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	lanes = live(lanes)
+	for len(lanes) > 0 && len(lanes) < n {
+		var split []lane
+		for _, l := range lanes {
+			split = append(split, lane{l.next, 2 * l.step}, lane{l.next + l.step, 2 * l.step})
+		}
+		if lanes = live(split); len(lanes) == len(split)/2 {
+			break // splitting no longer adds lanes with work
+		}
+	}
+	var mine []lane
+	for k, l := range lanes {
+		if k%n == i {
+			mine = append(mine, l)
+		}
+	}
+	return mine
+}
+
+// Read implements task.SourceReader.
 func (r *reader[T]) Read(b *task.Batch[T]) (task.ReadStatus, error) {
 	count := r.src.opts.Count
-	if count > 0 && r.next >= count {
+	// The next lane with indexes left.
+	for k := 0; k < len(r.lanes); k++ {
+		if count <= 0 || r.lanes[r.cur].next < count {
+			break
+		}
+		r.cur = (r.cur + 1) % len(r.lanes)
+	}
+	if len(r.lanes) == 0 || (count > 0 && r.lanes[r.cur].next >= count) {
 		return task.ReadStatus{End: true}, nil
 	}
+	l := &r.lanes[r.cur]
 	room := int64(cap(b.Values) - b.Len())
 	if count > 0 {
-		room = min(room, (count-r.next+r.step-1)/r.step)
+		room = min(room, (count-l.next+l.step-1)/l.step)
 	}
 	if r.rate > 0 {
 		now := r.now()
 		if r.start.IsZero() {
 			r.start = now
 		}
-		// Records due by now: one at the start, then one every 1/rate seconds.
 		due := int64(now.Sub(r.start).Seconds()*r.rate) + 1 - r.sent
 		if due <= 0 {
 			nextAt := r.start.Add(time.Duration(float64(r.sent) / r.rate * float64(time.Second)))
@@ -108,7 +178,7 @@ func (r *reader[T]) Read(b *task.Batch[T]) (task.ReadStatus, error) {
 		room = min(room, due)
 		r.sent += room
 	}
-	seed, gen, next, step := r.src.opts.Seed, r.src.gen, r.next, r.step
+	seed, gen, next, step := r.src.opts.Seed, r.src.gen, l.next, l.step
 	n0 := len(b.Values)
 	b.Values = b.Values[:n0+int(room)]
 	b.Times = b.Times[:n0+int(room)]
@@ -119,12 +189,70 @@ func (r *reader[T]) Read(b *task.Batch[T]) (task.ReadStatus, error) {
 		b.Times[i] = task.NoTimestamp
 		next += step
 	}
-	r.next = next
+	l.next = next
+	r.cur = (r.cur + 1) % len(r.lanes)
 	return task.ReadStatus{}, nil
 }
 
-// Snapshot returns the index of the next record.
-func (r *reader[T]) Snapshot() ([]byte, error) { return binary.AppendVarint(nil, r.next), nil }
+// Snapshot implements task.SourceReader: the lanes and where each is. The
+// subtask's own lane alone (step = parallelism) is saved as its next index
+// (the format of checkpoints before lanes); otherwise a -1 marker, the
+// number of lanes, and each lane's next index and step, all varints.
+func (r *reader[T]) Snapshot() ([]byte, error) {
+	if len(r.lanes) == 1 && r.lanes[0].step == int64(r.parallelism) && r.lanes[0].next%r.lanes[0].step == int64(r.subtask) {
+		return binary.AppendVarint(nil, r.lanes[0].next), nil
+	}
+	b := binary.AppendVarint(nil, -1)
+	b = binary.AppendUvarint(b, uint64(len(r.lanes)))
+	for _, l := range r.lanes {
+		b = binary.AppendVarint(b, l.next)
+		b = binary.AppendVarint(b, l.step)
+	}
+	return b, nil
+}
 
-// Close does nothing: a generator holds no resources.
+// decodeLanes reads a Snapshot of subtask of a job at parallelism.
+func decodeLanes(b []byte, subtask, parallelism int) ([]lane, error) {
+	corrupt := fmt.Errorf("corrupt checkpoint position (%d bytes)", len(b))
+	first, n := binary.Varint(b)
+	if n <= 0 {
+		return nil, corrupt
+	}
+	if first >= 0 {
+		if n != len(b) {
+			return nil, corrupt
+		}
+		if first%int64(parallelism) != int64(subtask) {
+			return nil, fmt.Errorf("restored index %d is not one of subtask %d of %d", first, subtask, parallelism)
+		}
+		return []lane{{next: first, step: int64(parallelism)}}, nil
+	}
+	if first != -1 {
+		return nil, corrupt
+	}
+	b = b[n:]
+	count, n := binary.Uvarint(b)
+	if n <= 0 || count > uint64(len(b)) {
+		return nil, corrupt
+	}
+	b = b[n:]
+	lanes := make([]lane, 0, count)
+	for range count {
+		next, n1 := binary.Varint(b)
+		if n1 <= 0 {
+			return nil, corrupt
+		}
+		step, n2 := binary.Varint(b[n1:])
+		if n2 <= 0 || next < 0 || step <= 0 {
+			return nil, corrupt
+		}
+		b = b[n1+n2:]
+		lanes = append(lanes, lane{next, step})
+	}
+	if len(b) != 0 {
+		return nil, corrupt
+	}
+	return lanes, nil
+}
+
 func (r *reader[T]) Close() error { return nil }

@@ -159,10 +159,11 @@ func checkCommitted(fsys vfs.FS, completed int64, exact bool) error {
 	if id == 0 {
 		return nil
 	}
-	name, length, _, err := decodeSinkState(sinkState)
+	st, err := decodeSinkState(sinkState)
 	if err != nil {
 		return err
 	}
+	name, length := st.own.name, st.own.length
 	want := expectedOutput(pos)
 	if length != int64(len(want)) {
 		return fmt.Errorf("checkpoint %d recorded %d bytes of output at position %d, want %d", id, length, pos, len(want))
@@ -391,18 +392,24 @@ func TestSinkFailureAtEveryStep(t *testing.T) {
 }
 
 // TestSinkStateDecodes checks the checkpoint state's encoding, including
-// states written before the checkpoint id was added.
+// states written before the checkpoint id or adopted files were added.
 func TestSinkStateDecodes(t *testing.T) {
-	name, length, id, err := decodeSinkState(encodeSinkState(".part-00003.inprogress", 1234, 7))
-	if err != nil || name != ".part-00003.inprogress" || length != 1234 || id != 7 {
-		t.Fatalf("round trip = %q %d %d %v", name, length, id, err)
+	for _, want := range []sinkState{
+		{own: sinkFile{".part-00003.inprogress", 1234}, checkpoint: 7},
+		{own: sinkFile{".part-00001.inprogress", 9}, checkpoint: 12, adopted: []sinkFile{{".part-00003.inprogress", 0}, {".part-00005-c4.inprogress", 77}}},
+	} {
+		got, err := decodeSinkState(encodeSinkState(want))
+		if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("round trip = %+v %v, want %+v", got, err, want)
+		}
 	}
 	old := binary.AppendVarint(append(binary.AppendUvarint(nil, 2), "ab"...), 5)
-	if name, length, id, err := decodeSinkState(old); err != nil || name != "ab" || length != 5 || id != 0 {
-		t.Fatalf("old state = %q %d %d %v", name, length, id, err)
+	if st, err := decodeSinkState(old); err != nil || st.own.name != "ab" || st.own.length != 5 || st.checkpoint != 0 {
+		t.Fatalf("old state = %+v %v", st, err)
 	}
-	for _, b := range [][]byte{nil, {5, 'a'}, append(bytes.Clone(old), 0x80)} {
-		if _, _, _, err := decodeSinkState(b); err == nil || !strings.Contains(err.Error(), "corrupt checkpoint state") {
+	withAdopted := encodeSinkState(sinkState{own: sinkFile{"a", 1}, checkpoint: 2, adopted: []sinkFile{{"b", 3}}})
+	for _, b := range [][]byte{nil, {5, 'a'}, append(bytes.Clone(old), 0x80), withAdopted[:len(withAdopted)-1], append(bytes.Clone(withAdopted), 1)} {
+		if _, err := decodeSinkState(b); err == nil || !strings.Contains(err.Error(), "corrupt checkpoint state") {
 			t.Errorf("decode(%x) = %v, want a corrupt state error", b, err)
 		}
 	}

@@ -92,14 +92,18 @@ func (s *FileSink[T]) NewWriter(subtask, parallelism int) (task.SinkWriter[T], e
 	if parallelism < 1 || subtask < 0 || subtask >= parallelism {
 		return nil, fmt.Errorf("file sink %s: subtask %d of %d is out of range", s.dir, subtask, parallelism)
 	}
-	return &partWriter[T]{sink: s, subtask: subtask}, nil
+	return &partWriter[T]{sink: s, subtask: subtask, parallelism: parallelism}, nil
 }
+
+// RestoresAtAnyParallelism implements task.RescalableConnector: a writer
+// restored at another parallelism adopts the old subtasks' files.
+func (s *FileSink[T]) RestoresAtAnyParallelism() {}
 
 // partWriter writes one subtask's part file.
 type partWriter[T any] struct {
-	sink    *FileSink[T]
-	subtask int
-	ctx     *task.Context
+	sink                 *FileSink[T]
+	subtask, parallelism int
+	ctx                  *task.Context
 
 	name    string // in-progress file name in the directory
 	file    vfs.File
@@ -110,16 +114,26 @@ type partWriter[T any] struct {
 	// file in it: until then a crash may lose the file's name, synced bytes
 	// and all.
 	entrySynced bool
-	done        bool // published by Finish
+	// adopted are in-progress files of a checkpoint's subtasks of another
+	// parallelism this writer took over: published with its own at Finish.
+	adopted []sinkFile
+	done    bool // published by Finish
 }
 
 func (w *partWriter[T]) full(name string) string { return path.Join(w.sink.path, name) }
 
 // Open starts a new in-progress file, or on restore cuts the saved one back to
-// its length at the checkpoint and appends to it.
+// its length at the checkpoint and appends to it. Restored at another
+// parallelism (ctx.Rescaled), subtask j of n takes over the files of the
+// checkpoint's subtasks i with i mod n == j: the one of subtask j (if it
+// existed) is continued, the others are cut back to their checkpointed
+// length and adopted, to be published with its own file at Finish.
 func (w *partWriter[T]) Open(ctx *task.Context) error {
 	w.ctx = ctx
 	fsys := w.sink.fsys
+	if ctx != nil && ctx.Rescaled != nil {
+		return w.openRescaled(ctx.Rescaled)
+	}
 	if ctx == nil || ctx.Restored == nil {
 		w.name = InProgressName(w.subtask)
 		// A part file of this job from an attempt that restarted from
@@ -128,27 +142,105 @@ func (w *partWriter[T]) Open(ctx *task.Context) error {
 		if err := fsys.RemoveAll(w.full(PartName(w.subtask))); err != nil {
 			return fmt.Errorf("file sink: remove stale %s: %w", w.full(PartName(w.subtask)), err)
 		}
-		f, err := fsys.Create(w.full(w.name))
-		if err != nil {
-			return fmt.Errorf("file sink: create %s: %w", w.full(w.name), err)
-		}
-		w.setFile(f, 0)
-		return nil
+		return w.create(w.name)
 	}
-	name, length, id, err := decodeSinkState(ctx.Restored)
+	st, err := decodeSinkState(ctx.Restored)
 	if err != nil {
 		return err
 	}
-	checkpoint := "the checkpoint"
-	if id > 0 {
-		checkpoint = fmt.Sprintf("checkpoint %d", id)
+	for _, f := range st.adopted {
+		if err := w.reclaim(f, st.checkpoint); err != nil {
+			return err
+		}
 	}
-	w.name = name
-	inProgress := w.full(name)
+	w.adopted = st.adopted
+	return w.resume(st.own, st.checkpoint)
+}
+
+// openRescaled takes this subtask's share of the files of a checkpoint
+// taken at another parallelism.
+func (w *partWriter[T]) openRescaled(states [][]byte) error {
+	var own *sinkFile
+	// The checkpoint's id, from any subtask's state: it names new files.
+	var id int64
+	decoded := make([]*sinkState, len(states))
+	for i, b := range states {
+		if b == nil {
+			continue
+		}
+		st, err := decodeSinkState(b)
+		if err != nil {
+			return fmt.Errorf("%w (state of the checkpoint's subtask %d)", err, i)
+		}
+		decoded[i], id = &st, max(id, st.checkpoint)
+	}
+	for i, st := range decoded {
+		if st == nil || i%w.parallelism != w.subtask {
+			continue
+		}
+		files := st.adopted
+		if i == w.subtask {
+			f := st.own
+			own = &f
+		} else {
+			files = append([]sinkFile{st.own}, files...)
+		}
+		for _, f := range files {
+			if err := w.reclaim(f, st.checkpoint); err != nil {
+				return err
+			}
+			w.adopted = append(w.adopted, f)
+		}
+	}
+	if own != nil {
+		return w.resume(*own, id)
+	}
+	// A new subtask: a name no file of the checkpoint has (those of the
+	// old subtasks may be adopted by others), unique per restored checkpoint.
+	w.name = fmt.Sprintf(".%s-c%d.inprogress", PartName(w.subtask), id)
+	return w.create(w.name)
+}
+
+// create starts the in-progress file name.
+func (w *partWriter[T]) create(name string) error {
+	f, err := w.sink.fsys.Create(w.full(name))
+	if err != nil {
+		return fmt.Errorf("file sink: create %s: %w", w.full(name), err)
+	}
+	w.setFile(f, 0)
+	return nil
+}
+
+// resume reclaims this subtask's in-progress file at its checkpointed
+// length and appends to it.
+func (w *partWriter[T]) resume(own sinkFile, checkpointID int64) error {
+	if err := w.reclaim(own, checkpointID); err != nil {
+		return err
+	}
+	w.name = own.name
+	inProgress := w.full(own.name)
+	f, err := w.sink.fsys.Append(inProgress)
+	if err != nil {
+		return fmt.Errorf("file sink: reopen %s: %w", inProgress, err)
+	}
+	w.setFile(f, own.length)
+	return nil
+}
+
+// reclaim makes the in-progress file f exactly the length a checkpoint
+// recorded: taken back from its final name if a failed run published it,
+// cut back if it grew after the checkpoint, refused if it is shorter.
+func (w *partWriter[T]) reclaim(f sinkFile, checkpointID int64) error {
+	fsys := w.sink.fsys
+	checkpoint := "the checkpoint"
+	if checkpointID > 0 {
+		checkpoint = fmt.Sprintf("checkpoint %d", checkpointID)
+	}
+	inProgress := w.full(f.name)
 	fi, err := fsys.Stat(inProgress)
 	if errors.Is(err, iofs.ErrNotExist) {
 		// The failed run may have published it already: take it back.
-		final := w.full(finalName(name))
+		final := w.full(finalName(f.name))
 		if rerr := fsys.Rename(final, inProgress); rerr != nil {
 			return fmt.Errorf("file sink: restore %s: neither it nor %s can be used: %w", inProgress, final, rerr)
 		}
@@ -158,23 +250,18 @@ func (w *partWriter[T]) Open(ctx *task.Context) error {
 		return fmt.Errorf("file sink: restore %s: %w", inProgress, err)
 	}
 	switch size := fi.Size(); {
-	case size < length:
+	case size < f.length:
 		// Bytes the checkpoint counts as written are gone: appending would
 		// lose them silently, and truncating upward would publish zeros.
 		return fmt.Errorf("file sink: restore %s: the file has %d bytes but %s recorded %d; "+
 			"output the checkpoint counts as written is lost (was the file changed, or its sync lost?), so the job cannot resume exactly once",
-			inProgress, size, checkpoint, length)
-	case size > length:
+			inProgress, size, checkpoint, f.length)
+	case size > f.length:
 		// Written after the checkpoint: those records are replayed.
-		if err := fsys.Truncate(inProgress, length); err != nil {
-			return fmt.Errorf("file sink: restore %s: cut it from %d bytes to the %d of %s: %w", inProgress, size, length, checkpoint, err)
+		if err := fsys.Truncate(inProgress, f.length); err != nil {
+			return fmt.Errorf("file sink: restore %s: cut it from %d bytes to the %d of %s: %w", inProgress, size, f.length, checkpoint, err)
 		}
 	}
-	f, err := fsys.Append(inProgress)
-	if err != nil {
-		return fmt.Errorf("file sink: reopen %s: %w", inProgress, err)
-	}
-	w.setFile(f, length)
 	return nil
 }
 
@@ -231,7 +318,7 @@ func (w *partWriter[T]) Snapshot(checkpointID int64) ([]byte, error) {
 		}
 		w.entrySynced = true
 	}
-	return encodeSinkState(w.name, w.written, checkpointID), nil
+	return encodeSinkState(sinkState{own: sinkFile{w.name, w.written}, checkpoint: checkpointID, adopted: w.adopted}), nil
 }
 
 // NotifyCheckpointComplete does nothing: part files are published at Finish.
@@ -258,6 +345,13 @@ func (w *partWriter[T]) Finish() error {
 	if err := w.sink.fsys.Rename(p, final); err != nil {
 		return fmt.Errorf("file sink: publish %s: %w", final, err)
 	}
+	// Files adopted from subtasks of another parallelism are complete at
+	// their checkpointed length (reclaim made it durable).
+	for _, f := range w.adopted {
+		if err := w.sink.fsys.Rename(w.full(f.name), w.full(finalName(f.name))); err != nil {
+			return fmt.Errorf("file sink: publish %s: %w", w.full(finalName(f.name)), err)
+		}
+	}
 	if err := w.sink.fsys.SyncDir(w.sink.path); err != nil {
 		return fmt.Errorf("file sink: publish %s: sync directory %s: %w", final, w.sink.dir, err)
 	}
@@ -279,34 +373,91 @@ func (w *partWriter[T]) Close() error {
 	return nil
 }
 
-// encodeSinkState is a writer's checkpoint state: the in-progress file's
-// name, its length and the checkpoint id (for messages; states written
-// before it was added end after the length).
-func encodeSinkState(name string, length, checkpointID int64) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(name)))
-	b = append(b, name...)
-	b = binary.AppendVarint(b, length)
-	return binary.AppendVarint(b, checkpointID)
+// sinkFile is an in-progress part file and its length at a checkpoint.
+type sinkFile struct {
+	name   string
+	length int64
 }
 
-func decodeSinkState(b []byte) (name string, length, checkpointID int64, err error) {
-	corrupt := fmt.Errorf("file sink: corrupt checkpoint state (%d bytes)", len(b))
+// sinkState is a writer's checkpoint state: its own in-progress file, the
+// checkpoint id (for messages), and the files it adopted from subtasks of
+// another parallelism.
+type sinkState struct {
+	own        sinkFile
+	checkpoint int64
+	adopted    []sinkFile
+}
+
+// encodeSinkState writes the own file's name and length, the checkpoint id
+// and, if there are any, the adopted files (their count, then name and
+// length each). States written before the id or adopted files were added
+// end earlier.
+func encodeSinkState(st sinkState) []byte {
+	b := appendSinkFile(nil, st.own)
+	b = binary.AppendVarint(b, st.checkpoint)
+	if len(st.adopted) > 0 {
+		b = binary.AppendUvarint(b, uint64(len(st.adopted)))
+		for _, f := range st.adopted {
+			b = appendSinkFile(b, f)
+		}
+	}
+	return b
+}
+
+func appendSinkFile(b []byte, f sinkFile) []byte {
+	b = binary.AppendUvarint(b, uint64(len(f.name)))
+	b = append(b, f.name...)
+	return binary.AppendVarint(b, f.length)
+}
+
+// readSinkFile reads a sinkFile from the front of b and returns the rest.
+func readSinkFile(b []byte) (sinkFile, []byte, bool) {
 	n, k := binary.Uvarint(b)
 	if k <= 0 || uint64(len(b)-k) < n {
-		return "", 0, 0, corrupt
+		return sinkFile{}, nil, false
 	}
-	name = string(b[k : k+int(n)])
+	name := string(b[k : k+int(n)])
 	rest := b[k+int(n):]
 	length, k2 := binary.Varint(rest)
 	if k2 <= 0 || length < 0 || name == "" || path.Base(name) != name {
-		return "", 0, 0, corrupt
+		return sinkFile{}, nil, false
 	}
-	if rest = rest[k2:]; len(rest) > 0 {
-		id, k3 := binary.Varint(rest)
-		if k3 != len(rest) || id < 0 {
-			return "", 0, 0, corrupt
+	return sinkFile{name, length}, rest[k2:], true
+}
+
+func decodeSinkState(b []byte) (sinkState, error) {
+	corrupt := fmt.Errorf("file sink: corrupt checkpoint state (%d bytes)", len(b))
+	var st sinkState
+	own, rest, ok := readSinkFile(b)
+	if !ok {
+		return st, corrupt
+	}
+	st.own = own
+	if len(rest) == 0 {
+		return st, nil
+	}
+	id, k := binary.Varint(rest)
+	if k <= 0 || id < 0 {
+		return st, corrupt
+	}
+	st.checkpoint, rest = id, rest[k:]
+	if len(rest) == 0 {
+		return st, nil
+	}
+	n, k := binary.Uvarint(rest)
+	if k <= 0 || n > uint64(len(rest)) {
+		return st, corrupt
+	}
+	rest = rest[k:]
+	for range n {
+		var f sinkFile
+		if f, rest, ok = readSinkFile(rest); !ok {
+			return st, corrupt
 		}
-		checkpointID = id
+		st.adopted = append(st.adopted, f)
 	}
-	return name, length, checkpointID, nil
+	if len(rest) != 0 {
+		return st, corrupt
+	}
+	return st, nil
 }

@@ -66,6 +66,15 @@ func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], write
 				t.Fatalf("no snapshot %s", f[4])
 			}
 		}
+		// open S P rescale ID OLDP: restored at another parallelism from
+		// the snapshots all OLDP writers took at checkpoint ID.
+		if len(f) == 6 && f[3] == "rescale" {
+			var oldP int
+			fmt.Sscan(f[5], &oldP)
+			for i := range oldP {
+				ctx.Rescaled = append(ctx.Rescaled, snaps[fmt.Sprintf("%d@%s", i, f[4])])
+			}
+		}
 		writers[f[1]] = w
 		return result(w.Open(ctx))
 	case "write":
@@ -78,7 +87,7 @@ func runSinkCommand(t *testing.T, cmd, dir string, sink *FileSink[string], write
 		var id int64
 		fmt.Sscan(f[2], &id)
 		snap, err := writers[f[1]].Snapshot(id)
-		snaps[f[2]] = snap
+		snaps[f[2]], snaps[f[1]+"@"+f[2]] = snap, snap
 		return result(err)
 	case "finish":
 		return result(writers[f[1]].Finish())

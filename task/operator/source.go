@@ -88,6 +88,13 @@ func (s *Source[T]) Open(ctx *task.Context) error {
 	return nil
 }
 
+// Rescalable implements task.Rescalable: the connector's readers can take
+// their share of positions saved at another parallelism.
+func (s *Source[T]) Rescalable() bool {
+	_, ok := any(s.Connector).(task.RescalableConnector)
+	return ok
+}
+
 // Step implements task.SourceOperator.
 func (s *Source[T]) Step() (task.ReadStatus, error) {
 	if s.ended {
@@ -164,6 +171,13 @@ func (s *Sink[T]) Open(ctx *task.Context) error {
 	}
 	s.writer = w
 	return w.Open(ctx)
+}
+
+// Rescalable implements task.Rescalable: the connector's writers can adopt
+// what writers of another parallelism left.
+func (s *Sink[T]) Rescalable() bool {
+	_, ok := any(s.Connector).(task.RescalableConnector)
+	return ok
 }
 
 // ProcessBatch implements task.Operator.
