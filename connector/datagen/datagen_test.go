@@ -26,11 +26,17 @@ func gen(i int64, r *Rand) rec {
 // readSubtask reads subtask s of p to the end (or max records).
 func readSubtask(t *testing.T, src *Source[rec], s, p, batchCap int, restored []byte, max int) ([]rec, []byte) {
 	t.Helper()
+	return readWith(t, src, s, p, &task.Context{Restored: restored}, batchCap, max)
+}
+
+// readWith is readSubtask with the reader opened with ctx.
+func readWith(t *testing.T, src *Source[rec], s, p int, ctx *task.Context, batchCap, max int) ([]rec, []byte) {
+	t.Helper()
 	r, err := src.NewReader(s, p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Open(&task.Context{Restored: restored}); err != nil {
+	if err := r.Open(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var out []rec
@@ -207,28 +213,7 @@ func BenchmarkDatagen(b *testing.B) {
 // restore from the given states of a checkpoint at another parallelism.
 func readRescaled(t *testing.T, src *Source[rec], s, p int, states [][]byte, max int) ([]rec, []byte) {
 	t.Helper()
-	r, err := src.NewReader(s, p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Open(&task.Context{Rescaled: states}); err != nil {
-		t.Fatal(err)
-	}
-	var out []rec
-	b := task.NewBatch[rec](7)
-	for len(out) < max {
-		b.Reset()
-		st, err := r.Read(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, b.Values...)
-		if st.End {
-			break
-		}
-	}
-	snap, _ := r.Snapshot()
-	return out, snap
+	return readWith(t, src, s, p, &task.Context{Rescaled: states}, 7, max)
 }
 
 // TestRescaleGeneratesEveryIndexOnce: a checkpoint taken at parallelism 4
