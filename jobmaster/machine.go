@@ -56,6 +56,11 @@ type Machine struct {
 	nextWanted int
 	// stageReports counts the workers that finished the current stage.
 	stageReports int
+	// echo is a failure on a lost peer connection, held back for
+	// PeerLossGrace since echoAt in case the lost peer's own end follows.
+	echo     string
+	echoAt   time.Time
+	echoFrom *workerSlot
 }
 
 // MachineConfig sets up a Machine.
@@ -74,6 +79,11 @@ type MachineConfig struct {
 	// Stages is the number of stages a run goes through one after another
 	// (a bounded job in blocking shuffle mode); 0 or 1 deploys all at once.
 	Stages int
+	// PeerLossGrace is how long a worker's failure on a lost connection to
+	// another worker is held back, waiting for the cluster to report the
+	// container that died: that container is the root cause, the lost
+	// connection only its echo. 0 takes every failure at once.
+	PeerLossGrace time.Duration
 }
 
 // Phase is where the job stands.
@@ -282,7 +292,9 @@ func (m *Machine) ContainerCompleted(container string, exitStatus int32, diagnos
 		return nil
 	}
 	delete(m.byContainer, container)
-	if w.state == WorkerFinished {
+	if w.state == WorkerFinished || (m.echo != "" && w == m.echoFrom) {
+		// Finished; or it reported its failure and exited: held back,
+		// that failure waits for the root cause (or the grace's end).
 		return nil
 	}
 	msg := fmt.Sprintf("worker %d lost: container %s on %s exited with status %d before its subtasks finished", w.index, container, w.node, exitStatus)
@@ -290,6 +302,15 @@ func (m *Machine) ContainerCompleted(container string, exitStatus int32, diagnos
 		msg += ": " + d
 	}
 	return m.fail(msg)
+}
+
+// withEcho adds a held-back failure on a lost connection to the root cause
+// it echoed.
+func (m *Machine) withEcho(cause string) string {
+	if m.echo == "" {
+		return cause
+	}
+	return cause + "; then, as a consequence: " + m.echo
 }
 
 // Registration is a worker's answer to Register.
@@ -397,12 +418,23 @@ func (m *Machine) WorkerFinished(container string, now time.Time) []Action {
 }
 
 // WorkerFailed records a worker's report that its share of the job failed.
-func (m *Machine) WorkerFailed(container, errText string) []Action {
+// A failure on a lost connection to another worker (peerLost) is held back
+// for PeerLossGrace: when the cluster reports meanwhile that another
+// worker's container ended, that is the job's root cause, with this one
+// named as its consequence (Tick takes the held failure when the grace ends).
+func (m *Machine) WorkerFailed(container, errText string, peerLost bool, now time.Time) []Action {
 	w, ok := m.byContainer[container]
-	if !ok {
+	if !ok || m.phase != PhaseRunning {
 		return nil
 	}
-	return m.fail(fmt.Sprintf("worker %d (container %s on %s) failed: %s", w.index, container, w.node, errText))
+	cause := fmt.Sprintf("worker %d (container %s on %s) failed: %s", w.index, container, w.node, errText)
+	if peerLost && m.cfg.PeerLossGrace > 0 {
+		if m.echo == "" {
+			m.echo, m.echoAt, m.echoFrom = cause, now, w
+		}
+		return nil
+	}
+	return m.fail(cause)
 }
 
 // Tick checks the timeouts: a launched worker that never registered, or a
@@ -410,6 +442,12 @@ func (m *Machine) WorkerFailed(container, errText string) []Action {
 func (m *Machine) Tick(now time.Time) []Action {
 	if m.phase != PhaseRunning {
 		return nil
+	}
+	if m.echo != "" && now.Sub(m.echoAt) >= m.cfg.PeerLossGrace {
+		// No other end was reported: the lost connection is all we know.
+		echo := m.echo
+		m.echo, m.echoFrom = "", nil
+		return m.fail(echo)
 	}
 	for _, w := range m.workers {
 		switch {
@@ -428,6 +466,8 @@ func (m *Machine) fail(cause string) []Action {
 	if m.phase != PhaseRunning {
 		return nil
 	}
+	cause = m.withEcho(cause)
+	m.echo, m.echoFrom = "", nil
 	m.lastFailure = cause
 	var acts []Action
 	for _, c := range slices.Sorted(maps.Keys(m.byContainer)) {

@@ -51,7 +51,8 @@ func (s *machineScenario) run(line string) []string {
 	if c.Name == "config" {
 		var cfg MachineConfig
 		if err := c.Scan(0, map[string]any{"workers": &cfg.Workers, "restarts": &cfg.Restarts, "delay": &cfg.RestartDelay,
-			"register-timeout": &cfg.RegisterTimeout, "heartbeat-timeout": &cfg.HeartbeatTimeout, "stages": &cfg.Stages}); err != nil {
+			"register-timeout": &cfg.RegisterTimeout, "heartbeat-timeout": &cfg.HeartbeatTimeout, "stages": &cfg.Stages,
+			"peer-loss-grace": &cfg.PeerLossGrace}); err != nil {
 			t.Fatal(err)
 		}
 		s.m = NewMachine(cfg)
@@ -112,7 +113,10 @@ func (s *machineScenario) run(line string) []string {
 		acts = m.WorkerFinished(args[0], now)
 	case "failed":
 		need(2)
-		acts = m.WorkerFailed(args[0], c.Rest(1))
+		acts = m.WorkerFailed(args[0], c.Rest(1), false, now)
+	case "failed-peer-lost":
+		need(2)
+		acts = m.WorkerFailed(args[0], c.Rest(1), true, now)
 	case "stage-finished":
 		need(2)
 		stage, err := strconv.Atoi(args[1])

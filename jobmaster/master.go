@@ -207,6 +207,9 @@ func New(opts Options) (*Master, error) {
 		RegisterTimeout:  opts.RegisterTimeout,
 		HeartbeatTimeout: opts.HeartbeatTimeout,
 		Stages:           len(job.Plan.Stages),
+		// YARN reports a dead container within a couple of NodeManager
+		// and allocate heartbeats (1 s each by default).
+		PeerLossGrace: 5 * time.Second,
 	})
 	m.board.update(func(s *JobStatus) {
 		s.Job, s.Workers = spec.Job, nil

@@ -121,7 +121,7 @@ func (c *controlService) Failed(ctx context.Context, req *controlpb.FailedReques
 	m := c.m
 	err := m.call(ctx, func() {
 		m.log.Printf("worker in %s failed: %s", req.GetContainerId(), req.GetError())
-		m.do(m.jm.WorkerFailed(req.GetContainerId(), req.GetError()))
+		m.do(m.jm.WorkerFailed(req.GetContainerId(), req.GetError(), req.GetPeerLost(), time.Now()))
 	})
 	if err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())

@@ -361,7 +361,7 @@ func (c *clientConn) run() {
 				// missing or wrong.
 				err = fmt.Errorf("refused (check that this worker runs with the application's secret): %w", err)
 			default:
-				err = fmt.Errorf("connection lost: %w", err)
+				err = fmt.Errorf("connection %w: %w", ErrPeerLost, err)
 			}
 			c.failAll(err)
 			return
@@ -422,7 +422,7 @@ func (c *clientConn) write(stream shufflepb.Shuffle_ExchangeClient) {
 				// its status (a refusal, say), which says more than EOF.
 				return
 			}
-			c.failAll(fmt.Errorf("connection lost: %w", err))
+			c.failAll(fmt.Errorf("connection %w: %w", ErrPeerLost, err))
 			return
 		}
 		clear(msg.Requests)

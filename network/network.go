@@ -10,6 +10,7 @@ package network
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,3 +198,8 @@ func (g *Gate) Poll(blocked []bool) (ch int, e Element, ok bool) {
 	}
 	return 0, Element{}, false
 }
+
+// ErrPeerLost is wrapped by the errors of a connection to another process
+// that broke (the peer died or the network failed), so that a worker can
+// tell the job master its failure may only echo another worker's end.
+var ErrPeerLost = errors.New("lost")

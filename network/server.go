@@ -487,7 +487,7 @@ func (s *PartitionServer) Exchange(stream shufflepb.Shuffle_ExchangeServer) erro
 		err = werr
 	}
 	if err != nil {
-		err = fmt.Errorf("connection to consumer %s lost: %w", c.peer, err)
+		err = fmt.Errorf("connection to consumer %s %w: %w", c.peer, ErrPeerLost, err)
 	} else {
 		err = fmt.Errorf("consumer %s closed the connection before end of input", c.peer)
 	}

@@ -395,7 +395,8 @@ func report(ctx context.Context, client controlpb.ControlClient, opts Options, r
 		if runErr == nil {
 			_, err = client.Finished(ctx, &controlpb.FinishedRequest{ContainerId: opts.ContainerID})
 		} else {
-			_, err = client.Failed(ctx, &controlpb.FailedRequest{ContainerId: opts.ContainerID, Error: runErr.Error()})
+			_, err = client.Failed(ctx, &controlpb.FailedRequest{ContainerId: opts.ContainerID, Error: runErr.Error(),
+				PeerLost: errors.Is(runErr, network.ErrPeerLost)})
 		}
 		if err == nil || status.Code(err) != codes.Unavailable || time.Now().After(deadline) {
 			if err != nil {

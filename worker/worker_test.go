@@ -60,6 +60,7 @@ type fakeAM struct {
 	lastBeat   *controlpb.HeartbeatRequest
 	finished   int
 	failed     string
+	peerLost   bool
 	// stageReports counts the StageFinished reports of each stage;
 	// stageStarted is closed when every worker reported the stage before.
 	stageReports map[int]int
@@ -128,7 +129,7 @@ func (f *fakeAM) Finished(context.Context, *controlpb.FinishedRequest) (*control
 func (f *fakeAM) Failed(_ context.Context, req *controlpb.FailedRequest) (*controlpb.Ack, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.failed = req.GetError()
+	f.failed, f.peerLost = req.GetError(), req.GetPeerLost()
 	return &controlpb.Ack{}, nil
 }
 
@@ -250,7 +251,7 @@ func TestWorkerReportsUserFunctionError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "poison line found") {
 		t.Fatalf("Run = %v, want the user function's error", err)
 	}
-	if fake.finished != 0 || !strings.Contains(fake.failed, "poison line found") || !strings.Contains(fake.failed, "check") {
+	if fake.finished != 0 || fake.peerLost || !strings.Contains(fake.failed, "poison line found") || !strings.Contains(fake.failed, "check") {
 		t.Fatalf("AM saw finished=%v failed=%q; want the error with its operator", fake.finished, fake.failed)
 	}
 }
@@ -477,8 +478,8 @@ func TestWorkerFailsWhenAPeerDies(t *testing.T) {
 	}
 	fake.mu.Lock()
 	defer fake.mu.Unlock()
-	if !brokenConnection(fake.failed) {
-		t.Errorf("AM was told %q, want the broken connection", fake.failed)
+	if !brokenConnection(fake.failed) || !fake.peerLost {
+		t.Errorf("AM was told %q (peer lost: %v), want the broken connection, marked as a lost peer", fake.failed, fake.peerLost)
 	}
 }
 

@@ -594,7 +594,11 @@ type FailedRequest struct {
 	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
 	// error is the root cause, with operator and subtask as the engine
 	// reports them.
-	Error         string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// peer_lost says the failure is a lost connection to another worker: the
+	// job master waits briefly for the cluster to report that worker's
+	// container, the likelier root cause.
+	PeerLost      bool `protobuf:"varint,3,opt,name=peer_lost,json=peerLost,proto3" json:"peer_lost,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -641,6 +645,13 @@ func (x *FailedRequest) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *FailedRequest) GetPeerLost() bool {
+	if x != nil {
+		return x.PeerLost
+	}
+	return false
 }
 
 type Ack struct {
@@ -729,10 +740,11 @@ const file_deploy_control_proto_rawDesc = "" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\x05R\x05stage\"4\n" +
 	"\x0fFinishedRequest\x12!\n" +
-	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"H\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\"e\n" +
 	"\rFailedRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
-	"\x05error\x18\x02 \x01(\tR\x05error\"\x05\n" +
+	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1b\n" +
+	"\tpeer_lost\x18\x03 \x01(\bR\bpeerLost\"\x05\n" +
 	"\x03Ack2\xdc\x02\n" +
 	"\aControl\x12C\n" +
 	"\bRegister\x12\x1d.loom.control.RegisterRequest\x1a\x18.loom.control.Assignment\x12L\n" +
