@@ -42,6 +42,10 @@ type TaskSnapshot struct {
 // graph that wrote it (graph.StateHash: parallelism may change); the caller
 // compares it with the graph being restored.
 type Metadata struct {
+	// Skipped, set by Load when it was given a directory of checkpoints,
+	// says which later checkpoints it refused (damaged) to get to this one.
+	Skipped []string `json:"-"`
+
 	Version   int            `json:"version"`
 	Job       string         `json:"job"`
 	GraphHash string         `json:"graphHash"`
@@ -379,18 +383,29 @@ func loadFS(fsys vfs.FS, p, prefix string) (*Metadata, string, error) {
 		return nil, "", fmt.Errorf("%w in %s: found %s; pass a directory that holds chk-<id> directories with %s",
 			ErrNoCheckpoint, prefix+p, found, MetadataFile)
 	}
-	dir := path.Join(p, dirName(complete[len(complete)-1]))
-	md, err := readMetadata(fsys, dir, prefix)
-	if err != nil {
-		return nil, "", err
-	}
-	if err := checkTaskFiles(fsys, dir, prefix, md); err != nil {
-		if len(complete) > 1 {
-			err = fmt.Errorf("%w; to restore from the previous checkpoint, pass %s", err, prefix+path.Join(p, dirName(complete[len(complete)-2])))
+	// The latest complete checkpoint that is whole; a damaged one is
+	// skipped, and said so (Metadata.Skipped), never restored.
+	var skipped []string
+	var firstErr error
+	for k := len(complete) - 1; k >= 0; k-- {
+		dir := path.Join(p, dirName(complete[k]))
+		md, err := readMetadata(fsys, dir, prefix)
+		if err == nil {
+			err = checkTaskFiles(fsys, dir, prefix, md)
 		}
-		return nil, "", err
+		if err == nil {
+			md.Skipped = skipped
+			return md, dir, nil
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+		skipped = append(skipped, fmt.Sprintf("checkpoint %d refused: %v", complete[k], err))
 	}
-	return md, dir, nil
+	if len(skipped) == 1 {
+		return nil, "", firstErr
+	}
+	return nil, "", fmt.Errorf("no complete checkpoint in %s can be restored: %w (and %s)", prefix+p, firstErr, strings.Join(skipped[1:], "; "))
 }
 
 // checkTaskFiles makes sure the task files md lists are all there, each of

@@ -609,10 +609,19 @@ func TestLoad(t *testing.T) {
 		if err := os.Truncate(f, 7); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := Load(s.Root())
-		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), f+" has 7 bytes, but the metadata recorded") ||
-			!strings.Contains(err.Error(), "pass "+s.Dir(3)) {
-			t.Fatalf("error %v, want ErrCorrupt naming %s, both sizes and the previous checkpoint", err, f)
+		// The directory of checkpoints: the damaged latest is skipped, said
+		// so, and the previous one restored.
+		md, dir, err := Load(s.Root())
+		if err != nil {
+			t.Fatalf("Load(root): %v, want checkpoint 3 after skipping 4", err)
+		}
+		if md.ID != 3 || dir != s.Dir(3) || len(md.Skipped) != 1 ||
+			!strings.Contains(md.Skipped[0], "checkpoint 4 refused") || !strings.Contains(md.Skipped[0], f+" has 7 bytes, but the metadata recorded") {
+			t.Fatalf("Load(root) = checkpoint %v in %s, skipped %q, %v; want checkpoint 3, saying why 4 was refused", md, dir, md.Skipped, err)
+		}
+		// The damaged checkpoint itself is refused, naming the file and sizes.
+		if _, _, err := Load(s.Dir(4)); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), f+" has 7 bytes, but the metadata recorded") {
+			t.Fatalf("error %v, want ErrCorrupt naming %s and both sizes", err, f)
 		}
 		if err := os.Remove(f); err != nil {
 			t.Fatal(err)

@@ -204,6 +204,9 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 			current.Store(x)
 			stages.started(x)
 			if md := x.Restored(); md != nil {
+				for _, why := range md.Skipped {
+					fmt.Fprintf(stderr, "%s: restoring an earlier checkpoint\n", why)
+				}
 				fmt.Fprintf(stderr, "restored job %s from checkpoint %d (%s)\n", g.Name, md.ID, md.Timestamp.Format(time.RFC3339))
 			}
 		},

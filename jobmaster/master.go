@@ -329,9 +329,16 @@ func (m *Master) restoreFrom(run int) string {
 	cfg := m.job.Conf
 	if conf.CheckpointInterval.Get(cfg) > 0 {
 		root := strings.TrimSuffix(conf.CheckpointDir.Get(cfg), "/") + "/" + m.job.Graph.Name
-		if md, dir, err := checkpoint.Load(root); err == nil {
+		md, dir, err := checkpoint.Load(root)
+		if err == nil {
+			for _, why := range md.Skipped {
+				m.log.Printf("run %d: %s: restoring an earlier checkpoint", run, why)
+			}
 			m.log.Printf("run %d restores from checkpoint %d (%s)", run, md.ID, dir)
 			return dir
+		}
+		if !errors.Is(err, checkpoint.ErrNoCheckpoint) {
+			m.log.Printf("run %d: no checkpoint can be restored: %v", run, err)
 		}
 	}
 	if from != "" {
