@@ -218,7 +218,11 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 					from = fmt.Sprintf("from checkpoint %d (%s)", md.ID, dir)
 				}
 			}
-			fmt.Fprintf(stderr, "job %s failed: %s\nrestart %d of %d in %v, %s\n", j.Name, r.Cause, r.Restart, r.Of, r.Delay, from)
+			of := ""
+			if r.Of < conf.BackoffAttempts.Default() {
+				of = fmt.Sprintf(" of %d", r.Of)
+			}
+			fmt.Fprintf(stderr, "job %s failed: %s\nrestart %d%s in %v, %s\n", j.Name, r.Cause, r.Restart, of, r.Delay, from)
 		},
 	})
 	stopLine()
@@ -278,9 +282,16 @@ func jobSpec(job string, args []string, cfg *conf.Config) *deploy.JobSpec {
 	if spec.Args == nil {
 		spec.Args = []string{}
 	}
-	if conf.RestartStrategy.Get(cfg) == conf.RestartFixedDelay {
+	switch conf.RestartStrategyOf(cfg) {
+	case conf.RestartFixedDelay:
 		spec.WorkerRestarts = conf.RestartAttempts.Get(cfg)
 		spec.RestartDelayMS = conf.RestartDelay.Get(cfg).Milliseconds()
+	case conf.RestartExponentialDelay:
+		spec.WorkerRestarts = conf.BackoffAttempts.Get(cfg)
+		spec.RestartDelayMS = conf.InitialBackoff.Get(cfg).Milliseconds()
+		spec.BackoffMultiplier = conf.BackoffMultiplier.Get(cfg)
+		spec.MaxRestartDelayMS = conf.MaxBackoff.Get(cfg).Milliseconds()
+		spec.ResetAfterMS = conf.ResetBackoffThreshold.Get(cfg).Milliseconds()
 	}
 	return spec
 }

@@ -20,6 +20,17 @@ func Int(key string, def int, doc string) *Option[int] {
 	})
 }
 
+// Float declares a decimal number option.
+func Float(key string, def float64, doc string) *Option[float64] {
+	return declare(key, def, "float", strconv.FormatFloat(def, 'g', -1, 64), nil, doc, func(raw string) (float64, string) {
+		v, err := strconv.ParseFloat(raw, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, "want a number like 1.5"
+		}
+		return v, ""
+	})
+}
+
 // String declares a free-form text option; every value is valid.
 func String(key, def, doc string) *Option[string] {
 	return declare(key, def, "string", def, nil, doc, func(raw string) (string, string) {

@@ -29,8 +29,9 @@ const (
 
 // Values of RestartStrategy.
 const (
-	RestartNone       = "none"
-	RestartFixedDelay = "fixed-delay"
+	RestartNone             = "none"
+	RestartFixedDelay       = "fixed-delay"
+	RestartExponentialDelay = "exponential-delay"
 )
 
 // Values of OnBadRecord.
@@ -124,14 +125,35 @@ var (
 	CheckpointsRetained = Int("state.checkpoints.num-retained", 1,
 		"number of completed checkpoints kept").Check(atLeast(1))
 	// RestartStrategy says whether a failed job restarts from its latest checkpoint.
-	RestartStrategy = Enum("restart-strategy.type", RestartNone, []string{RestartNone, RestartFixedDelay},
-		"none (a failure ends the job) or fixed-delay (restart from the latest checkpoint)")
+	// Unset, it is none, or exponential-delay when checkpointing is on (as
+	// in Flink): see RestartStrategyOf.
+	RestartStrategy = Enum("restart-strategy.type", RestartNone, []string{RestartNone, RestartFixedDelay, RestartExponentialDelay},
+		"none (a failure ends the job), fixed-delay or exponential-delay (restart from the latest checkpoint); unset: exponential-delay when checkpointing is on, else none")
 	// RestartAttempts is how many restarts fixed-delay allows before the job fails.
 	RestartAttempts = Int("restart-strategy.fixed-delay.attempts", 3,
 		"restarts allowed before the job fails").Check(atLeast(1))
 	// RestartDelay is the wait before each restart.
 	RestartDelay = Duration("restart-strategy.fixed-delay.delay", time.Second,
 		"wait before each restart")
+	// The exponential-delay strategy's waits: InitialBackoff, then each
+	// BackoffMultiplier times the one before, at most MaxBackoff; a run up
+	// for ResetBackoffThreshold starts again from InitialBackoff, and
+	// BackoffAttempts bounds the restarts between two resets.
+	InitialBackoff = Duration("restart-strategy.exponential-delay.initial-backoff", time.Second,
+		"wait before the first restart")
+	MaxBackoff = Duration("restart-strategy.exponential-delay.max-backoff", time.Minute,
+		"longest wait between restarts")
+	BackoffMultiplier = Float("restart-strategy.exponential-delay.backoff-multiplier", 1.5,
+		"growth of the wait from one restart to the next").Check(func(v float64) string {
+		if v < 1 {
+			return "must be at least 1"
+		}
+		return ""
+	})
+	ResetBackoffThreshold = Duration("restart-strategy.exponential-delay.reset-backoff-threshold", time.Hour,
+		"a run up this long resets the wait and the count of restarts")
+	BackoffAttempts = Int("restart-strategy.exponential-delay.attempts-before-reset-backoff", 1<<30,
+		"restarts allowed between two resets before the job fails").Check(atLeast(1))
 	// OnBadRecord says what a malformed input record does.
 	OnBadRecord = Enum("pipeline.on-bad-record", BadRecordFail, []string{BadRecordFail, BadRecordSkip},
 		"fail the job on a malformed input record, or skip and count it")
@@ -181,4 +203,14 @@ func positiveDuration(d time.Duration) string {
 		return "want a duration greater than 0, like 10min"
 	}
 	return ""
+}
+
+// RestartStrategyOf is the job's restart strategy: the one set, or, unset,
+// exponential-delay when checkpointing is on (a streaming job that
+// checkpoints is meant to survive failures, as in Flink) and none otherwise.
+func RestartStrategyOf(c *Config) string {
+	if RestartStrategy.IsSet(c) || CheckpointInterval.Get(c) <= 0 {
+		return RestartStrategy.Get(c)
+	}
+	return RestartExponentialDelay
 }

@@ -45,11 +45,17 @@ type JobSpec struct {
 	SlotsPerWorker int   `json:"slotsPerWorker"`
 	WorkerMemoryMB int64 `json:"workerMemoryMB"`
 	WorkerVCores   int32 `json:"workerVCores"`
-	// WorkerRestarts is how many times the AM reruns the job after a lost
-	// worker or a failed task (fixed-delay restart strategy), and
-	// RestartDelayMS the wait before each.
+	// WorkerRestarts is how many times the job master reruns the job after
+	// a lost worker or a failed task, and RestartDelayMS the wait before
+	// each (the first, with exponential-delay).
 	WorkerRestarts int   `json:"workerRestarts"`
 	RestartDelayMS int64 `json:"restartDelayMS"`
+	// With the exponential-delay strategy, each restart's wait is
+	// BackoffMultiplier times the one before, at most MaxRestartDelayMS; a
+	// run up ResetAfterMS resets the wait and the count of restarts.
+	BackoffMultiplier float64 `json:"backoffMultiplier,omitempty"`
+	MaxRestartDelayMS int64   `json:"maxRestartDelayMS,omitempty"`
+	ResetAfterMS      int64   `json:"resetAfterMS,omitempty"`
 
 	// Plan is the job's physical plan, made once by the client (NewPlan);
 	// the job master and the workers use it as it is.

@@ -61,6 +61,14 @@ type Machine struct {
 	echo     string
 	echoAt   time.Time
 	echoFrom *workerSlot
+	// now is the time of the latest timed event (Tick comes every second),
+	// for the backoff's reset; attempts counts the restarts since the last
+	// reset and delay is the next restart's wait.
+	now      time.Time
+	attempts int
+	delay    time.Duration
+	// noRestart is set by Fail: the AM itself cannot go on.
+	noRestart bool
 }
 
 // MachineConfig sets up a Machine.
@@ -79,6 +87,14 @@ type MachineConfig struct {
 	// Stages is the number of stages a run goes through one after another
 	// (a bounded job in blocking shuffle mode); 0 or 1 deploys all at once.
 	Stages int
+	// BackoffMultiplier, when above 1, makes the restart delays grow
+	// (exponential-delay restart strategy): RestartDelay, then each one
+	// BackoffMultiplier times the one before, at most MaxRestartDelay. A
+	// run that stayed up for ResetAfter resets the delay to RestartDelay
+	// and the count of restarts Restarts bounds.
+	BackoffMultiplier float64
+	MaxRestartDelay   time.Duration
+	ResetAfter        time.Duration
 	// PeerLossGrace is how long a worker's failure on a lost connection to
 	// another worker is held back, waiting for the cluster to report the
 	// container that died: that container is the root cause, the lost
@@ -252,6 +268,7 @@ func (m *Machine) ask(acts []Action) []Action {
 // ContainerAllocated gives a new container to the first worker without one;
 // a container nobody needs is released.
 func (m *Machine) ContainerAllocated(container, node string, now time.Time) []Action {
+	m.now = now
 	if m.phase == PhaseRunning {
 		// Workers are wanted again only in a new run: in this one they
 		// get containers in index order.
@@ -324,6 +341,7 @@ type Registration struct {
 // The registration of the run's last worker deploys the run (ActDeploy); a
 // repeated registration changes nothing.
 func (m *Machine) Register(container, address string, now time.Time) (Registration, []Action, error) {
+	m.now = now
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return Registration{}, nil, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
@@ -356,6 +374,7 @@ func (m *Machine) Register(container, address string, now time.Time) (Registrati
 // running is refused: the worker is ahead of the AM or of another run.
 // The last stage ends with WorkerFinished instead.
 func (m *Machine) StageFinished(container string, stage int, now time.Time) ([]Action, error) {
+	m.now = now
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return nil, fmt.Errorf("container %s is not a worker of run %d of this job (job %s)", container, m.run, strings.ToLower(m.phase.String()))
@@ -384,6 +403,7 @@ func (m *Machine) StageFinished(container string, stage int, now time.Time) ([]A
 // Heartbeat records a sign of life; a non-empty answer tells the worker to
 // stop (it is not part of the current run).
 func (m *Machine) Heartbeat(container string, now time.Time) (stop string) {
+	m.now = now
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return fmt.Sprintf("container %s is no longer a worker of this job (job %s, run %d)", container, strings.ToLower(m.phase.String()), m.run)
@@ -395,6 +415,7 @@ func (m *Machine) Heartbeat(container string, now time.Time) (stop string) {
 // WorkerFinished records that a worker's subtasks all ended; when every
 // worker has, the job succeeded.
 func (m *Machine) WorkerFinished(container string, now time.Time) []Action {
+	m.now = now
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return nil
@@ -423,6 +444,7 @@ func (m *Machine) WorkerFinished(container string, now time.Time) []Action {
 // worker's container ended, that is the job's root cause, with this one
 // named as its consequence (Tick takes the held failure when the grace ends).
 func (m *Machine) WorkerFailed(container, errText string, peerLost bool, now time.Time) []Action {
+	m.now = now
 	w, ok := m.byContainer[container]
 	if !ok || m.phase != PhaseRunning {
 		return nil
@@ -440,6 +462,7 @@ func (m *Machine) WorkerFailed(container, errText string, peerLost bool, now tim
 // Tick checks the timeouts: a launched worker that never registered, or a
 // registered one that stopped heartbeating, is lost.
 func (m *Machine) Tick(now time.Time) []Action {
+	m.now = now
 	if m.phase != PhaseRunning {
 		return nil
 	}
@@ -475,11 +498,28 @@ func (m *Machine) fail(cause string) []Action {
 		acts = append(acts, Action{Kind: ActRelease, Container: c})
 	}
 	m.byContainer = map[string]*workerSlot{}
-	if m.restartsUsed < m.cfg.Restarts {
+	if m.cfg.BackoffMultiplier > 1 && m.cfg.ResetAfter > 0 && !m.allRunning.IsZero() && m.now.Sub(m.allRunning) >= m.cfg.ResetAfter {
+		// The run was up long enough: this failure starts a new series.
+		m.attempts, m.delay = 0, 0
+	}
+	if m.attempts < m.cfg.Restarts && !m.noRestart {
 		m.restartsUsed++
+		m.attempts++
+		delay := m.cfg.RestartDelay
+		if m.cfg.BackoffMultiplier > 1 {
+			if m.delay > 0 {
+				delay = m.delay
+			}
+			next := time.Duration(float64(delay) * m.cfg.BackoffMultiplier)
+			if m.cfg.MaxRestartDelay > 0 {
+				next = min(next, m.cfg.MaxRestartDelay)
+				delay = min(delay, m.cfg.MaxRestartDelay)
+			}
+			m.delay = next
+		}
 		m.phase = PhaseRestarting
 		acts = m.ask(acts)
-		return append(acts, Action{Kind: ActScheduleRestart, Delay: m.cfg.RestartDelay})
+		return append(acts, Action{Kind: ActScheduleRestart, Delay: delay})
 	}
 	m.phase = PhaseFailed
 	acts = m.ask(acts)
@@ -510,7 +550,7 @@ func (m *Machine) Kill() {
 // Fail ends the job for a reason outside the workers (the AM itself could
 // not go on), with no restart.
 func (m *Machine) Fail(cause string) []Action {
-	m.cfg.Restarts = m.restartsUsed
+	m.noRestart = true
 	return m.fail(cause)
 }
 

@@ -52,7 +52,8 @@ func (s *machineScenario) run(line string) []string {
 		var cfg MachineConfig
 		if err := c.Scan(0, map[string]any{"workers": &cfg.Workers, "restarts": &cfg.Restarts, "delay": &cfg.RestartDelay,
 			"register-timeout": &cfg.RegisterTimeout, "heartbeat-timeout": &cfg.HeartbeatTimeout, "stages": &cfg.Stages,
-			"peer-loss-grace": &cfg.PeerLossGrace}); err != nil {
+			"peer-loss-grace": &cfg.PeerLossGrace,
+			"backoff":         &cfg.BackoffMultiplier, "max-delay": &cfg.MaxRestartDelay, "reset-after": &cfg.ResetAfter}); err != nil {
 			t.Fatal(err)
 		}
 		s.m = NewMachine(cfg)

@@ -201,12 +201,15 @@ func New(opts Options) (*Master, error) {
 	}
 	spec := job.Spec
 	m.jm = NewMachine(MachineConfig{
-		Workers:          job.Plan.Workers,
-		Restarts:         max(0, spec.WorkerRestarts),
-		RestartDelay:     time.Duration(spec.RestartDelayMS) * time.Millisecond,
-		RegisterTimeout:  opts.RegisterTimeout,
-		HeartbeatTimeout: opts.HeartbeatTimeout,
-		Stages:           len(job.Plan.Stages),
+		Workers:           job.Plan.Workers,
+		Restarts:          max(0, spec.WorkerRestarts),
+		RestartDelay:      time.Duration(spec.RestartDelayMS) * time.Millisecond,
+		BackoffMultiplier: spec.BackoffMultiplier,
+		MaxRestartDelay:   time.Duration(spec.MaxRestartDelayMS) * time.Millisecond,
+		ResetAfter:        time.Duration(spec.ResetAfterMS) * time.Millisecond,
+		RegisterTimeout:   opts.RegisterTimeout,
+		HeartbeatTimeout:  opts.HeartbeatTimeout,
+		Stages:            len(job.Plan.Stages),
 		// YARN reports a dead container within a couple of NodeManager
 		// and allocate heartbeats (1 s each by default).
 		PeerLossGrace: 5 * time.Second,
