@@ -139,7 +139,7 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	if err != nil {
 		return err
 	}
-	job := &deploy.Job{Spec: jobSpec(j.Name, nil, cfg), Conf: cfg, Graph: g}
+	job := &deploy.Job{Spec: deploy.NewJobSpec(j.Name, nil, cfg), Conf: cfg, Graph: g}
 	job.Spec.RestoreFrom = common.fromCheckpoint
 	if job.Plan, err = minicluster.Plan(job); err != nil {
 		return err
@@ -273,27 +273,6 @@ func (s *stageProgress) progress() task.Progress {
 		p.Elapsed = time.Since(s.start)
 	}
 	return p
-}
-
-// jobSpec is the part of a job spec that comes from the job, its flags and
-// its options, the same for loom run and loom submit.
-func jobSpec(job string, args []string, cfg *conf.Config) *deploy.JobSpec {
-	spec := &deploy.JobSpec{Job: job, Args: args, Conf: cfg.Map(), Parallelism: conf.Parallelism.Get(cfg)}
-	if spec.Args == nil {
-		spec.Args = []string{}
-	}
-	switch conf.RestartStrategyOf(cfg) {
-	case conf.RestartFixedDelay:
-		spec.WorkerRestarts = conf.RestartAttempts.Get(cfg)
-		spec.RestartDelayMS = conf.RestartDelay.Get(cfg).Milliseconds()
-	case conf.RestartExponentialDelay:
-		spec.WorkerRestarts = conf.BackoffAttempts.Get(cfg)
-		spec.RestartDelayMS = conf.InitialBackoff.Get(cfg).Milliseconds()
-		spec.BackoffMultiplier = conf.BackoffMultiplier.Get(cfg)
-		spec.MaxRestartDelayMS = conf.MaxBackoff.Get(cfg).Milliseconds()
-		spec.ResetAfterMS = conf.ResetBackoffThreshold.Get(cfg).Milliseconds()
-	}
-	return spec
 }
 
 func newJobsCommand(stdout io.Writer) *cobra.Command {

@@ -312,7 +312,7 @@ func newJobSpec(job string, args []string, cfg *conf.Config, f *submitFlags) *de
 	if name == "" {
 		name = job
 	}
-	spec := jobSpec(job, args, cfg)
+	spec := deploy.NewJobSpec(job, args, cfg)
 	spec.AppName, spec.Queue = name, conf.YarnQueue.Get(cfg)
 	spec.SlotsPerWorker, spec.WorkerMemoryMB, spec.WorkerVCores = f.slotsPerWorker, f.workerMemoryMB, f.workerVCores
 	return spec

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/loom-yarn/loom/conf"
 	"github.com/loom-yarn/loom/scheduler"
 )
 
@@ -121,3 +122,25 @@ func ReadSpec(path string) (*JobSpec, error) {
 
 // Marshal encodes the spec for the staging directory.
 func (s *JobSpec) Marshal() ([]byte, error) { return json.MarshalIndent(s, "", "  ") }
+
+// NewJobSpec is the part of a job spec that comes from the job, its flags
+// and its options (restart strategy included), the same for loom run and
+// loom submit.
+func NewJobSpec(job string, args []string, cfg *conf.Config) *JobSpec {
+	spec := &JobSpec{Job: job, Args: args, Conf: cfg.Map(), Parallelism: conf.Parallelism.Get(cfg)}
+	if spec.Args == nil {
+		spec.Args = []string{}
+	}
+	switch conf.RestartStrategyOf(cfg) {
+	case conf.RestartFixedDelay:
+		spec.WorkerRestarts = conf.RestartAttempts.Get(cfg)
+		spec.RestartDelayMS = conf.RestartDelay.Get(cfg).Milliseconds()
+	case conf.RestartExponentialDelay:
+		spec.WorkerRestarts = conf.BackoffAttempts.Get(cfg)
+		spec.RestartDelayMS = conf.InitialBackoff.Get(cfg).Milliseconds()
+		spec.BackoffMultiplier = conf.BackoffMultiplier.Get(cfg)
+		spec.MaxRestartDelayMS = conf.MaxBackoff.Get(cfg).Milliseconds()
+		spec.ResetAfterMS = conf.ResetBackoffThreshold.Get(cfg).Milliseconds()
+	}
+	return spec
+}

@@ -165,7 +165,7 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 	}
 	if opts.Plan == nil {
 		// One worker with a slot per subtask index: every channel is in memory.
-		p, err := scheduler.New(g, scheduler.Options{SlotsPerWorker: maxParallelism(g), Worker: scheduler.Resources{MemoryMB: 1, VCores: 1}})
+		p, err := scheduler.New(g, scheduler.Options{SlotsPerWorker: g.LargestParallelism(), Worker: scheduler.Resources{MemoryMB: 1, VCores: 1}})
 		if err != nil {
 			return nil, err
 		}
@@ -340,14 +340,6 @@ func hasState(states [][]byte) bool {
 		}
 	}
 	return false
-}
-
-func maxParallelism(g *graph.Graph) int {
-	n := 1
-	for _, v := range g.Vertices {
-		n = max(n, v.Parallelism)
-	}
-	return n
 }
 
 // connectRemote makes channel ch of gate read subtask producer of chain from

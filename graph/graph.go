@@ -215,6 +215,16 @@ func (g *Graph) Resolve() error {
 	return nil
 }
 
+// LargestParallelism is the largest parallelism of the graph's vertices
+// (at least 1): the slots a job needs when one worker runs all of it.
+func (g *Graph) LargestParallelism() int {
+	n := 1
+	for _, v := range g.Vertices {
+		n = max(n, v.Parallelism)
+	}
+	return n
+}
+
 // Hash identifies the graph: operators, uids, parallelism, types, functions
 // and edges. Two processes with the same hash run the same job.
 func (g *Graph) Hash() string { return g.hash(true) }

@@ -321,8 +321,6 @@ func (e events) LaunchFailed(container, reason string) {
 	})
 }
 
-func (m *Master) spec() *deploy.JobSpec { return m.job.Spec }
-
 // restoreFrom is the checkpoint a restarted run restores from: the latest
 // complete checkpoint of the job when checkpointing is on, else (or when
 // none completed yet) --from-checkpoint, else nothing: the job reruns from
@@ -405,7 +403,7 @@ func (m *Master) do(acts []Action) {
 		case ActDeploy:
 			d := m.deployment(a.Run)
 			d.addrs, d.table = a.Addresses, deploy.EncodeAddresses(a.Addresses)
-			d.restoreFrom = m.spec().RestoreFrom
+			d.restoreFrom = m.job.Spec.RestoreFrom
 			if from, ok := m.restore[a.Run]; ok {
 				d.restoreFrom = from
 			}

@@ -262,7 +262,7 @@ func (p *yarnProvider) Progress(f float32) {
 func (p *yarnProvider) Launch(container string, worker int, env WorkerEnv) {
 	p.mu.Lock()
 	c := p.containers[container]
-	if p.launch == nil || p.launch.env[deploy.EnvSecret] != env.Secret {
+	if p.launch == nil { // the same for every worker of the master
 		creds, err := ContainerCredentials()
 		if err == nil {
 			p.launch, err = NewWorkerLaunch(p.spec, env.Secret, env.MasterAddress, creds)

@@ -39,11 +39,7 @@ type Options struct {
 // Plan is the physical plan of a local job: one worker whose slots hold
 // every subtask.
 func Plan(job *deploy.Job) (*scheduler.Plan, error) {
-	slots := 1
-	for _, v := range job.Graph.Vertices {
-		slots = max(slots, v.Parallelism)
-	}
-	return deploy.NewPlan(job.Graph, job.Conf, slots, scheduler.Resources{MemoryMB: deploy.DefaultWorkerMemoryMB, VCores: deploy.DefaultWorkerVCores})
+	return deploy.NewPlan(job.Graph, job.Conf, job.Graph.LargestParallelism(), scheduler.Resources{})
 }
 
 // Run runs job (whose Plan is set, e.g. by Plan) to its end and returns

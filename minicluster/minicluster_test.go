@@ -59,11 +59,7 @@ func build(t *testing.T, opts map[string]string) (*deploy.Job, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := &deploy.JobSpec{Job: g.Name, Conf: cfg.Map()}
-	if conf.RestartStrategy.Get(cfg) == conf.RestartFixedDelay {
-		spec.WorkerRestarts, spec.RestartDelayMS = conf.RestartAttempts.Get(cfg), conf.RestartDelay.Get(cfg).Milliseconds()
-	}
-	job := &deploy.Job{Spec: spec, Conf: cfg, Graph: g}
+	job := &deploy.Job{Spec: deploy.NewJobSpec(g.Name, nil, cfg), Conf: cfg, Graph: g}
 	if job.Plan, err = Plan(job); err != nil {
 		t.Fatal(err)
 	}

@@ -201,10 +201,7 @@ func Run(ctx context.Context, opts Options) error {
 	// A job deployed all at once is one stage; a bounded job in blocking
 	// shuffle mode runs its stages one after another, each when the AM says
 	// every worker finished the one before.
-	eo, err := engineOptions(job, worker, asg.GetRestoreFrom(), opts.LocalDirs)
-	if err != nil {
-		return err
-	}
+	eo := engineOptions(job, worker, asg.GetRestoreFrom(), opts.LocalDirs)
 	if opts.Tune != nil {
 		opts.Tune(&eo)
 	}
@@ -479,7 +476,7 @@ func heartbeat(container string, x *engine.Execution, chainIDs map[string]string
 // engineOptions are the engine settings of the job's options for worker's
 // share of its plan, restoring from restoreFrom ("" for none). The job
 // master prepared the job once. The caller adds the stage and the shuffle.
-func engineOptions(job *deploy.Job, worker int, restoreFrom string, localDirs []string) (engine.Options, error) {
+func engineOptions(job *deploy.Job, worker int, restoreFrom string, localDirs []string) engine.Options {
 	cfg := job.Conf
 	eo := engine.Options{
 		BatchSize:          conf.BatchSize.Get(cfg),
@@ -501,7 +498,7 @@ func engineOptions(job *deploy.Job, worker int, restoreFrom string, localDirs []
 	if eo.StateDir == "" && len(localDirs) > 0 {
 		eo.StateDir = localDirs[worker%len(localDirs)]
 	}
-	return eo, nil
+	return eo
 }
 
 // describe renders a gRPC error as its message, with the code when the
