@@ -197,9 +197,9 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	err = minicluster.Run(ctx, job, minicluster.Options{
 		Tune: func(eo *engine.Options) {
 			eo.BadRecords = bad
-			eo.OnCheckpoint = ckMetrics.ObserveCompleted
-			eo.OnCheckpointAborted = func(int64, string) { ckMetrics.ObserveAborted() }
 		},
+		OnCheckpoint:        ckMetrics.ObserveCompleted,
+		OnCheckpointAborted: func(int64, string) { ckMetrics.ObserveAborted() },
 		Started: func(x *engine.Execution) {
 			current.Store(x)
 			stages.started(x)

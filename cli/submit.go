@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/loom-yarn/loom/checkpoint"
 	"github.com/loom-yarn/loom/conf"
 	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/graph"
@@ -226,8 +227,8 @@ func (s *submission) run(ctx context.Context) error {
 // prepare validates everything that needs no cluster: flags, options, the
 // job's graph and plan, the binary and the files to ship.
 func (s *submission) prepare() (*prepared, error) {
-	if s.common.fromCheckpoint != "" {
-		return nil, usageError{errors.New("--from-checkpoint is not supported by loom submit yet: distributed checkpoints are not implemented")}
+	if from := s.common.fromCheckpoint; from != "" && !strings.Contains(from, "://") {
+		return nil, usageError{fmt.Errorf("--from-checkpoint %s: a job on YARN restores from a file system every container reads: give an hdfs:// URI (a chk-N directory, or a directory of them)", from)}
 	}
 	if err := s.flags.check(); err != nil {
 		return nil, usageError{err}
@@ -270,7 +271,34 @@ func (s *submission) prepare() (*prepared, error) {
 	}
 	spec := newJobSpec(s.job.Name, s.args, cfg, s.flags)
 	spec.Plan = plan
+	spec.RestoreFrom = s.common.fromCheckpoint
 	return &prepared{cfg: cfg, spec: spec, plan: plan, binary: binary, ship: ship, yarn: ycfg, rmSource: rmAddressSource(dir)}, nil
+}
+
+// checkpointsOf settles where the application keeps its checkpoints, when
+// checkpointing is on: a directory of its own, named by the application id,
+// under state.checkpoints.dir (by default the user's HDFS home's
+// .loom/checkpoints), so that a restart or a new attempt of its AM finds its
+// checkpoints and never those of another application of the same job. It
+// also checks that the checkpoint --from-checkpoint names can be restored.
+func checkpointsOf(spec *deploy.JobSpec, cfg *conf.Config, fs *hdfs.Client, appID string, stdout io.Writer) error {
+	if from := spec.RestoreFrom; from != "" {
+		md, dir, err := checkpoint.Load(from)
+		if err != nil {
+			return fmt.Errorf("--from-checkpoint %s: %w", from, err)
+		}
+		fmt.Fprintf(stdout, "the job restores from checkpoint %d (%s)\n", md.ID, dir)
+	}
+	if conf.CheckpointInterval.Get(cfg) <= 0 {
+		return nil
+	}
+	base := strings.TrimSuffix(conf.CheckpointDir.Get(cfg), "/")
+	if base == "" {
+		base = fs.URI("/user/" + spec.User + "/.loom/checkpoints")
+	}
+	spec.Conf[conf.CheckpointDir.Key()] = base + "/" + appID
+	fmt.Fprintf(stdout, "checkpoints go to %s/%s/%s\n", base, appID, spec.Job)
+	return nil
 }
 
 // refuseLocalOnly refuses the options loom run honours and a job on YARN
@@ -278,10 +306,6 @@ func (s *submission) prepare() (*prepared, error) {
 // ignoring them.
 func refuseLocalOnly(cfg *conf.Config) error {
 	var errs []string
-	if conf.CheckpointInterval.Get(cfg) > 0 {
-		errs = append(errs, fmt.Sprintf("%s=%v (%s): checkpoints of a job on YARN are not supported yet (they need distributed checkpoints in HDFS); a job on YARN restarts from the beginning (restart-strategy.type=fixed-delay)",
-			conf.CheckpointInterval.Key(), conf.CheckpointInterval.Get(cfg), cfg.Source(conf.CheckpointInterval.Key())))
-	}
 	if conf.DeadLetterPath.IsSet(cfg) {
 		errs = append(errs, fmt.Sprintf("%s=%s (%s): dead-letter files are written by loom run only; on YARN skipped records are counted (%s=skip) but not kept",
 			conf.DeadLetterPath.Key(), conf.DeadLetterPath.Get(cfg), cfg.Source(conf.DeadLetterPath.Key()), conf.OnBadRecord.Key()))
@@ -556,6 +580,9 @@ func (s *submission) submit(ctx context.Context, p *prepared) error {
 	spec := p.spec
 	spec.User = user
 	spec.Staging = fs.URI(StagingDir(user, appID))
+	if err := checkpointsOf(spec, p.cfg, fs, appID, s.stdout); err != nil {
+		return err
+	}
 
 	// From here on a failure must not leave the staging directory behind.
 	submitted := false

@@ -94,6 +94,11 @@ func NewPlan(g *graph.Graph, cfg *conf.Config, slotsPerWorker int, res scheduler
 				g.Name, conf.BatchShuffleMode.Key(), conf.ShuffleBlocking, why, conf.ShufflePipelined)
 		}
 	}
+	if blocking && conf.CheckpointInterval.Get(cfg) > 0 {
+		return nil, fmt.Errorf("job %s: %s=%v (%s) and %s=%s (%s) do not go together: a job run stage by stage takes no checkpoints and restarts from the start; drop one of them",
+			g.Name, conf.CheckpointInterval.Key(), conf.CheckpointInterval.Get(cfg), cfg.Source(conf.CheckpointInterval.Key()),
+			conf.BatchShuffleMode.Key(), conf.ShuffleBlocking, cfg.Source(conf.BatchShuffleMode.Key()))
+	}
 	plan, err := scheduler.New(g, scheduler.Options{SlotsPerWorker: max(1, slotsPerWorker), Worker: res, Blocking: blocking})
 	if err != nil {
 		return nil, fmt.Errorf("job %s: plan: %w", g.Name, err)

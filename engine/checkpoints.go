@@ -2,13 +2,25 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/loom-yarn/loom/checkpoint"
 	"github.com/loom-yarn/loom/state"
 	"github.com/loom-yarn/loom/task"
 )
+
+// Coordinated is how an execution whose checkpoints the job master
+// coordinates reports its tasks' answers: each task writes its snapshot to
+// the checkpoint storage itself and the report carries the handle. The
+// calls come from the execution's checkpoint goroutine and must not block
+// on the network.
+type Coordinated interface {
+	Ack(id int64, task checkpoint.TaskID, snap checkpoint.TaskSnapshot)
+	Decline(id int64, task checkpoint.TaskID, reason string)
+	// Finished: task reached the end of its input and takes part in no
+	// more checkpoints.
+	Finished(task checkpoint.TaskID)
+}
 
 // ackMsg is a task's answer to a checkpoint: a snapshot, or a decline.
 type ackMsg struct {
@@ -18,10 +30,18 @@ type ackMsg struct {
 	decline string
 }
 
+// command is the job master's word to this execution's tasks.
+type command struct {
+	complete  bool // else trigger
+	id        int64
+	timestamp time.Time
+	sources   []checkpoint.TaskID
+}
+
 // taskCheckpointer writes one task's snapshots to storage and acknowledges
-// them to the driver.
+// them to the checkpoint loop.
 type taskCheckpointer struct {
-	drv         *driver
+	cp          *checkpointer
 	ctx         context.Context
 	parallelism int
 	kgs         state.KeyGroupRange
@@ -31,7 +51,7 @@ type taskCheckpointer struct {
 // checkpoint; the job goes on.
 func (c *taskCheckpointer) Snapshot(id int64, task string, subtask int, write func(task.StateWriter) error) error {
 	msg := ackMsg{id: id, task: checkpoint.TaskID{Task: task, Subtask: subtask}}
-	w, err := c.drv.storage.NewTaskWriter(id, task, subtask, c.parallelism, c.kgs)
+	w, err := c.cp.storage.NewTaskWriter(id, task, subtask, c.parallelism, c.kgs)
 	if err == nil {
 		if err = write(w); err != nil {
 			w.Abort()
@@ -43,178 +63,204 @@ func (c *taskCheckpointer) Snapshot(id int64, task string, subtask int, write fu
 		msg.decline = err.Error()
 	}
 	select {
-	case c.drv.acks <- msg:
+	case c.cp.acks <- msg:
 	case <-c.ctx.Done():
 	}
 	return nil
 }
 
-// driver runs the checkpoint coordinator of a local job: it feeds it clock
-// ticks, acknowledgements and finished tasks, and carries out its actions.
-type driver struct {
-	x        *Execution
-	storage  *checkpoint.Storage
-	coord    *checkpoint.Coordinator
-	acks     chan ackMsg
-	finished chan checkpoint.TaskID
-	mail     map[checkpoint.TaskID]chan task.Mail
+// checkpointer is an execution's checkpoint goroutine. It owns the
+// mailboxes through which checkpoints reach the tasks, and either drives the
+// checkpoint coordinator itself (a local job: driver set) or relays between
+// the tasks and the job master that coordinates them (coordinated set).
+type checkpointer struct {
+	x           *Execution
+	storage     *checkpoint.Storage
+	driver      *checkpoint.Driver
+	coordinated Coordinated
+	acks        chan ackMsg
+	finished    chan checkpoint.TaskID
+	commands    chan command
+	mail        map[checkpoint.TaskID]chan task.Mail
 	// outbox holds mail a task's full mailbox could not take yet, in
-	// order: control mail is never dropped, and the driver never blocks on
+	// order: control mail is never dropped, and the loop never blocks on
 	// a task (one held up by backpressure serves its mailbox only between
 	// batches). It is delivered as the task makes room; a finished task's
 	// is dropped, since it reads no more mail.
-	outbox  map[checkpoint.TaskID][]task.Mail
-	trigger map[int64]time.Time
+	outbox map[checkpoint.TaskID][]task.Mail
 }
 
-// init creates the coordinator, continuing the ids of checkpoints already in storage.
-func (d *driver) init(restored *checkpoint.Metadata) error {
-	if err := d.storage.RemoveIncomplete(); err != nil {
-		return fmt.Errorf("checkpoint directory %s: %w", d.storage.Root(), err)
-	}
-	complete, _, err := d.storage.IDs()
-	if err != nil {
-		return fmt.Errorf("checkpoint directory %s: %w", d.storage.Root(), err)
-	}
-	next := int64(1)
-	for _, id := range complete {
-		next = max(next, id+1)
-	}
-	if restored != nil {
-		next = max(next, restored.ID+1)
-	}
+func newCheckpointer(x *Execution, storage *checkpoint.Storage) *checkpointer {
+	return &checkpointer{x: x, storage: storage, coordinated: x.opts.Coordinated,
+		acks: make(chan ackMsg, 64), finished: make(chan checkpoint.TaskID, 64), commands: make(chan command, 64)}
+}
+
+// init learns the tasks' mailboxes and, for a local job, starts the
+// coordinator, continuing the ids of checkpoints already in storage.
+func (c *checkpointer) init(restored *checkpoint.Metadata) error {
+	c.mail = map[checkpoint.TaskID]chan task.Mail{}
+	c.outbox = map[checkpoint.TaskID][]task.Mail{}
 	cfg := checkpoint.Config{
-		Interval: d.x.opts.CheckpointInterval, Timeout: d.x.opts.CheckpointTimeout, MinPause: d.x.opts.CheckpointMinPause,
-		Retain: d.x.opts.CheckpointsRetain, Retained: complete,
+		Interval: c.x.opts.CheckpointInterval, Timeout: c.x.opts.CheckpointTimeout, MinPause: c.x.opts.CheckpointMinPause,
+		Retain: c.x.opts.CheckpointsRetain,
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 10 * time.Minute
-	}
-	d.mail = map[checkpoint.TaskID]chan task.Mail{}
-	d.outbox = map[checkpoint.TaskID][]task.Mail{}
-	d.trigger = map[int64]time.Time{}
-	for _, t := range d.x.tasks {
+	for _, t := range c.x.tasks {
 		cfg.Tasks = append(cfg.Tasks, t.id)
-		d.mail[t.id] = t.task.Mail
+		c.mail[t.id] = t.task.Mail
 		if t.source {
 			cfg.Sources = append(cfg.Sources, t.id)
 		}
 	}
-	d.coord, err = checkpoint.New(cfg, next)
+	if c.coordinated != nil {
+		return nil
+	}
+	dc := checkpoint.DriverConfig{Coordinator: cfg, Job: c.x.g.Name, GraphHash: c.x.g.StateHash(),
+		OnComplete: func(id int64, d time.Duration, size int64) {
+			c.x.completed.Add(1)
+			if f := c.x.opts.OnCheckpoint; f != nil {
+				f(id, d, size)
+			}
+		},
+		OnAbort: c.x.opts.OnCheckpointAborted,
+	}
+	if restored != nil {
+		dc.Restored = restored.ID
+	}
+	var err error
+	c.driver, err = checkpoint.NewDriver(c.storage, c, dc)
 	return err
 }
 
-func (d *driver) run(ctx context.Context) {
-	tick := time.NewTicker(min(d.x.opts.CheckpointInterval/4+time.Millisecond, 100*time.Millisecond))
-	defer tick.Stop()
+func (c *checkpointer) run(ctx context.Context) {
+	var tickC <-chan time.Time
+	if c.driver != nil {
+		tick := time.NewTicker(min(c.x.opts.CheckpointInterval/4+time.Millisecond, 100*time.Millisecond))
+		defer tick.Stop()
+		tickC = tick.C
+		defer c.driver.Stop()
+	}
 	// retry delivers held-back mail soon after a mailbox was full.
 	retry := time.NewTicker(time.Millisecond)
 	defer retry.Stop()
 	for {
 		var retryC <-chan time.Time
-		if len(d.outbox) > 0 {
+		if len(c.outbox) > 0 {
 			retryC = retry.C
 		}
 		select {
 		case <-retryC:
-			d.flush()
-		case now := <-tick.C:
-			d.flush()
-			d.apply(d.coord.Tick(now))
-		case a := <-d.acks:
-			if a.decline != "" {
-				d.apply(d.coord.Decline(a.id, a.task, a.decline))
+			c.flush()
+		case now := <-tickC:
+			c.flush()
+			c.driver.Tick(now)
+		case cmd := <-c.commands:
+			if cmd.complete {
+				c.x.completed.Add(1)
+				c.Complete(cmd.id)
 			} else {
-				d.apply(d.coord.Ack(a.id, a.task, a.snap))
+				c.Trigger(cmd.id, cmd.timestamp, cmd.sources)
 			}
-		case t := <-d.finished:
-			d.forget(t)
-			d.apply(d.coord.TaskFinished(t))
+		case a := <-c.acks:
+			switch {
+			case c.driver == nil && a.decline != "":
+				c.coordinated.Decline(a.id, a.task, a.decline)
+			case c.driver == nil:
+				c.coordinated.Ack(a.id, a.task, a.snap)
+			case a.decline != "":
+				c.driver.Decline(a.id, a.task, a.decline)
+			default:
+				c.driver.Ack(a.id, a.task, a.snap)
+			}
+		case t := <-c.finished:
+			c.forget(t)
+			if c.driver == nil {
+				c.coordinated.Finished(t)
+			} else {
+				c.driver.TaskFinished(t)
+			}
 		case <-ctx.Done():
 			return
 		}
 	}
 }
 
+// Trigger implements checkpoint.Tasks: sources of this execution inject
+// the barrier.
+func (c *checkpointer) Trigger(id int64, ts time.Time, sources []checkpoint.TaskID) {
+	for _, s := range sources {
+		c.send(s, task.Mail{Kind: task.MailTriggerCheckpoint, Checkpoint: id, Timestamp: ts.UnixMilli()})
+	}
+}
+
+// Complete implements checkpoint.Tasks: every task still running hears
+// that checkpoint id completed.
+func (c *checkpointer) Complete(id int64) {
+	for t := range c.mail {
+		c.send(t, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: id})
+	}
+}
+
 // send delivers m to task id's mailbox, or queues it behind the mail
 // already waiting for that task.
-func (d *driver) send(id checkpoint.TaskID, m task.Mail) {
-	mb, ok := d.mail[id]
+func (c *checkpointer) send(id checkpoint.TaskID, m task.Mail) {
+	mb, ok := c.mail[id]
 	if !ok {
-		return // finished: it reads no more mail
+		return // finished, or not this execution's: it reads no more mail
 	}
-	if len(d.outbox[id]) == 0 {
+	if len(c.outbox[id]) == 0 {
 		select {
 		case mb <- m:
 			return
 		default:
 		}
 	}
-	d.outbox[id] = append(d.outbox[id], m)
+	c.outbox[id] = append(c.outbox[id], m)
 }
 
 // forget drops the mailbox of a finished task, which reads no more mail,
 // and what waited for it.
-func (d *driver) forget(id checkpoint.TaskID) {
-	delete(d.outbox, id)
-	delete(d.mail, id)
+func (c *checkpointer) forget(id checkpoint.TaskID) {
+	delete(c.outbox, id)
+	delete(c.mail, id)
 }
 
 // flush delivers held-back mail while the mailboxes take it.
-func (d *driver) flush() {
-	for id, q := range d.outbox {
+func (c *checkpointer) flush() {
+	for id, q := range c.outbox {
 		n := 0
 	deliver:
 		for ; n < len(q); n++ {
 			select {
-			case d.mail[id] <- q[n]:
+			case c.mail[id] <- q[n]:
 			default:
 				break deliver
 			}
 		}
 		if n == len(q) {
-			delete(d.outbox, id)
+			delete(c.outbox, id)
 		} else {
-			d.outbox[id] = q[n:]
+			c.outbox[id] = q[n:]
 		}
 	}
 }
 
-func (d *driver) apply(actions []checkpoint.Action) {
-	for _, a := range actions {
-		switch a := a.(type) {
-		case checkpoint.Trigger:
-			d.trigger[a.ID] = a.Timestamp
-			for _, s := range a.Sources {
-				d.send(s, task.Mail{Kind: task.MailTriggerCheckpoint, Checkpoint: a.ID, Timestamp: a.Timestamp.UnixMilli()})
-			}
-		case checkpoint.Finalize:
-			md := checkpoint.Metadata{Version: 1, Job: d.x.g.Name, GraphHash: d.x.g.StateHash(), ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}
-			err := d.storage.WriteMetadata(md)
-			if err == nil {
-				d.x.completed.Add(1)
-				if f := d.x.opts.OnCheckpoint; f != nil {
-					var size int64
-					for _, t := range a.Tasks {
-						size += t.Size
-					}
-					f(a.ID, time.Since(d.trigger[a.ID]), size)
-				}
-			}
-			delete(d.trigger, a.ID)
-			d.apply(d.coord.Finalized(a.ID, err))
-		case checkpoint.NotifyComplete:
-			for id := range d.mail {
-				d.send(id, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: a.ID})
-			}
-		case checkpoint.Abort:
-			delete(d.trigger, a.ID)
-			d.storage.Discard(a.ID)
-			if f := d.x.opts.OnCheckpointAborted; f != nil {
-				f(a.ID, a.Reason)
-			}
-		case checkpoint.Discard:
-			d.storage.Discard(a.ID)
-		}
+// TriggerCheckpoint has this execution's source subtasks among sources
+// inject the barrier of checkpoint id: the job master's trigger. It waits
+// only while the checkpoint goroutine's queue is full.
+func (x *Execution) TriggerCheckpoint(id int64, ts time.Time, sources []checkpoint.TaskID) {
+	x.command(command{id: id, timestamp: ts, sources: sources})
+}
+
+// CompleteCheckpoint tells this execution's tasks that checkpoint id
+// completed (the job master wrote its metadata): sinks commit.
+func (x *Execution) CompleteCheckpoint(id int64) { x.command(command{complete: true, id: id}) }
+
+func (x *Execution) command(c command) {
+	if x.cp == nil {
+		return
+	}
+	select {
+	case x.cp.commands <- c:
+	case <-x.done:
 	}
 }

@@ -61,6 +61,12 @@ type Options struct {
 	// Shuffle connects this process's subtasks to those of other processes
 	// of the same job; nil refuses edges that would cross processes.
 	Shuffle *Shuffle
+	// Coordinated, if set, says the job master coordinates checkpoints:
+	// the execution reports its tasks' snapshots through it and takes the
+	// job master's triggers and completions (TriggerCheckpoint,
+	// CompleteCheckpoint). Unset, a job with checkpointing on runs its own
+	// coordinator, which only sees this process's tasks.
+	Coordinated Coordinated
 }
 
 // Shuffle is how a worker's subtasks reach the subtasks other workers run:
@@ -93,6 +99,8 @@ type Execution struct {
 	restored *checkpoint.Metadata
 	// stateRoot holds the LSM state of this execution's subtasks.
 	stateRoot *stateRoot
+	// cp is the checkpoint goroutine, nil when checkpointing is off.
+	cp *checkpointer
 
 	completed atomic.Int64
 	sourceOps []*task.OperatorMetrics
@@ -206,7 +214,11 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
-	drv := &driver{x: x, storage: storage, acks: make(chan ackMsg, 64), finished: make(chan checkpoint.TaskID, 64)}
+	var cp *checkpointer
+	if storage != nil {
+		cp = newCheckpointer(x, storage)
+		x.cp = cp
+	}
 	// abandon releases what a Start that fails built: every backend (a
 	// task that never runs does not close its own) and the state directory.
 	abandon := func() {
@@ -220,12 +232,12 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 			x.stateRoot.Close()
 		}
 	}
-	if err := x.build(runCtx, md, mdDir, drv); err != nil {
+	if err := x.build(runCtx, md, mdDir, cp); err != nil {
 		abandon()
 		return nil, err
 	}
 	if storage != nil {
-		if err := drv.init(md); err != nil {
+		if err := cp.init(md); err != nil {
 			abandon()
 			return nil, err
 		}
@@ -254,7 +266,7 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 	if storage != nil {
 		go func() {
 			defer close(driverDone)
-			drv.run(runCtx)
+			cp.run(runCtx)
 		}()
 	} else {
 		close(driverDone)
@@ -291,7 +303,7 @@ func Prepare(g *graph.Graph, fresh bool) error {
 }
 
 // build makes this process's subtasks of every chain, following the plan.
-func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir string, drv *driver) error {
+func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir string, cp *checkpointer) error {
 	plan := x.opts.Plan
 	chains := map[string]*graph.Chain{}
 	for _, c := range x.g.Chains() {
@@ -322,7 +334,7 @@ func (x *Execution) build(ctx context.Context, md *checkpoint.Metadata, mdDir st
 			if !x.opts.runs(c, i) {
 				continue
 			}
-			tr, err := x.buildTask(ctx, gc, c, i, gates, md, mdDir, drv)
+			tr, err := x.buildTask(ctx, gc, c, i, gates, md, mdDir, cp)
 			if err != nil {
 				return err
 			}
@@ -393,7 +405,7 @@ func (x *Execution) remoteSender(e *graph.Edge, ep *scheduler.EdgePlan, producer
 
 // buildTask makes subtask i of chain c (cp in the plan).
 func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler.ChainPlan, i int, gates [][]*network.Gate,
-	md *checkpoint.Metadata, mdDir string, drv *driver) (_ *taskRun, err error) {
+	md *checkpoint.Metadata, mdDir string, ckp *checkpointer) (_ *taskRun, err error) {
 	g, plan := x.g, x.opts.Plan
 	maxP := cp.MaxParallelism
 	kgs := state.RangeForSubtask(maxP, c.Parallelism, i)
@@ -573,11 +585,11 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 			x.sinkOps = append(x.sinkOps, opMetrics[j])
 		}
 	}
-	if drv.storage != nil {
-		t.Checkpointer = &taskCheckpointer{drv: drv, ctx: ctx, parallelism: c.Parallelism, kgs: kgs}
+	if ckp != nil {
+		t.Checkpointer = &taskCheckpointer{cp: ckp, ctx: ctx, parallelism: c.Parallelism, kgs: kgs}
 		t.Finished = func() {
 			select {
-			case drv.finished <- tr.id:
+			case ckp.finished <- tr.id:
 			case <-ctx.Done():
 			}
 		}

@@ -72,10 +72,10 @@ func TestStateRootSweepsDeadExecutions(t *testing.T) {
 // TestDriverNeverDropsMail: with a task's mailbox full, later mail waits in
 // order and is delivered as the task reads, including checkpoint-complete;
 // a finished task's mail is dropped.
-func TestDriverNeverDropsMail(t *testing.T) {
+func TestCheckpointerNeverDropsMail(t *testing.T) {
 	a, b := checkpoint.TaskID{Task: "a", Subtask: 0}, checkpoint.TaskID{Task: "b", Subtask: 0}
 	mbA, mbB := make(chan task.Mail, 2), make(chan task.Mail, 2)
-	d := &driver{mail: map[checkpoint.TaskID]chan task.Mail{a: mbA, b: mbB}, outbox: map[checkpoint.TaskID][]task.Mail{}}
+	d := &checkpointer{mail: map[checkpoint.TaskID]chan task.Mail{a: mbA, b: mbB}, outbox: map[checkpoint.TaskID][]task.Mail{}}
 	for id := int64(1); id <= 5; id++ {
 		d.send(a, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: id})
 		d.send(b, task.Mail{Kind: task.MailCheckpointComplete, Checkpoint: id})

@@ -84,6 +84,10 @@ type Options struct {
 	Submitted time.Time
 	// OnRestart, if set, hears of every restart the master schedules.
 	OnRestart func(Restart)
+	// OnCheckpoint and OnCheckpointAborted, if set, hear of every
+	// checkpoint the master completes or aborts.
+	OnCheckpoint        func(id int64, duration time.Duration, bytes int64)
+	OnCheckpointAborted func(id int64, reason string)
 }
 
 // Restart describes a restart of the job after a failed run.
@@ -160,6 +164,11 @@ type Master struct {
 	// restore is where each restarted run restores from, decided when the
 	// restart was scheduled.
 	restore map[int]string
+	// ckStorage holds the job's checkpoints, opened when the first run is
+	// deployed; ck coordinates the current run's checkpoints (nil when
+	// checkpointing is off or between runs).
+	ckStorage *checkpoint.Storage
+	ck        *runCheckpoints
 
 	events  chan func()
 	stopped chan struct{}
@@ -275,8 +284,17 @@ func (m *Master) loop(ctx context.Context, providerDone <-chan error) (*Action, 
 	m.do(m.jm.Start())
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var ckTick <-chan time.Time
+	if m.checkpointing() {
+		t := time.NewTicker(min(conf.CheckpointInterval.Get(m.job.Conf)/4+time.Millisecond, 100*time.Millisecond))
+		defer t.Stop()
+		ckTick = t.C
+	}
+	defer m.stopCheckpoints()
 	for m.final == nil {
 		select {
+		case now := <-ckTick:
+			m.tickCheckpoints(now)
 		case <-ctx.Done():
 			m.jm.Kill()
 			return nil, ctx.Err()
@@ -408,6 +426,9 @@ func (m *Master) do(acts []Action) {
 				d.restoreFrom = from
 			}
 			d.close(nil)
+			if m.checkpointing() {
+				m.startCheckpoints(a.Run)
+			}
 			what := "every task"
 			if n := len(m.job.Plan.Stages); n > 0 {
 				what = fmt.Sprintf("stage 0 of %d", n)
@@ -417,6 +438,7 @@ func (m *Master) do(acts []Action) {
 			m.stageGate(a.Run, a.Stage).close(nil)
 			m.log.Printf("every worker finished stage %d of run %d: starting stage %d (%s)", a.Stage-1, a.Run, a.Stage, strings.Join(m.job.Plan.Stages[a.Stage].Chains, ", "))
 		case ActScheduleRestart:
+			m.stopCheckpoints()
 			m.abortDeployments(m.jm.LastFailure())
 			m.board.update(func(s *JobStatus) { s.Errors = append(s.Errors, m.jm.LastFailure()) })
 			m.board.clearWorkers()
@@ -430,6 +452,7 @@ func (m *Master) do(acts []Action) {
 		case ActFinish:
 			a := a
 			m.final = &a
+			m.stopCheckpoints()
 			m.abortDeployments(a.Diagnostics)
 		}
 	}

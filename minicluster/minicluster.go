@@ -34,6 +34,10 @@ type Options struct {
 	Started func(*engine.Execution)
 	// OnRestart hears of every restart the job master schedules.
 	OnRestart func(jobmaster.Restart)
+	// OnCheckpoint and OnCheckpointAborted hear of every checkpoint the
+	// job master completes or aborts.
+	OnCheckpoint        func(id int64, duration time.Duration, bytes int64)
+	OnCheckpointAborted func(id int64, reason string)
 }
 
 // Plan is the physical plan of a local job: one worker whose slots hold
@@ -50,7 +54,8 @@ func Run(ctx context.Context, job *deploy.Job, opts Options) error {
 		opts.Log = io.Discard
 	}
 	m, err := jobmaster.New(jobmaster.Options{Job: job, Log: opts.Log, Listen: "127.0.0.1:0",
-		HeartbeatInterval: 200 * time.Millisecond, OnRestart: opts.OnRestart})
+		HeartbeatInterval: 200 * time.Millisecond, OnRestart: opts.OnRestart,
+		OnCheckpoint: opts.OnCheckpoint, OnCheckpointAborted: opts.OnCheckpointAborted})
 	if err != nil {
 		return err
 	}

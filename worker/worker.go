@@ -206,6 +206,27 @@ func Run(ctx context.Context, opts Options) error {
 		opts.Tune(&eo)
 	}
 	blocking := len(job.Plan.Stages) > 0
+	started := opts.Started
+	if eo.CheckpointInterval > 0 && !blocking {
+		// The job master coordinates the checkpoints of all workers.
+		link := newCheckpointLink(client, callCtx, opts, asg.GetRun(), lg)
+		eo.Coordinated = link
+		hbWG.Add(1)
+		go func() {
+			defer hbWG.Done()
+			link.send(lifeCtx)
+		}()
+		started = func(x *engine.Execution) {
+			hbWG.Add(1)
+			go func() {
+				defer hbWG.Done()
+				link.commands(lifeCtx, x)
+			}()
+			if opts.Started != nil {
+				opts.Started(x)
+			}
+		}
+	}
 	var runErr error
 	for stage := 0; stage < job.Plan.NumStages() && runErr == nil; stage++ {
 		if stage > 0 {
@@ -222,7 +243,7 @@ func Run(ctx context.Context, opts Options) error {
 			}
 			lg.Printf("stage %d started, %v after this worker finished stage %d", stage, time.Since(start).Round(time.Millisecond), stage-1)
 		}
-		runErr = runStage(lifeCtx, job, eo, srv, ccfg, int64(asg.GetRun()), addrs, blocking, stage, &current, opts.Started, lg)
+		runErr = runStage(lifeCtx, job, eo, srv, ccfg, int64(asg.GetRun()), addrs, blocking, stage, &current, started, lg)
 	}
 	if cause := context.Cause(lifeCtx); errors.Is(cause, ErrStopped) || errors.Is(cause, errAMLost) {
 		return cause

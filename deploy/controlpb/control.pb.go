@@ -28,6 +28,52 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CheckpointCommand_Kind int32
+
+const (
+	CheckpointCommand_TRIGGER  CheckpointCommand_Kind = 0
+	CheckpointCommand_COMPLETE CheckpointCommand_Kind = 1
+)
+
+// Enum value maps for CheckpointCommand_Kind.
+var (
+	CheckpointCommand_Kind_name = map[int32]string{
+		0: "TRIGGER",
+		1: "COMPLETE",
+	}
+	CheckpointCommand_Kind_value = map[string]int32{
+		"TRIGGER":  0,
+		"COMPLETE": 1,
+	}
+)
+
+func (x CheckpointCommand_Kind) Enum() *CheckpointCommand_Kind {
+	p := new(CheckpointCommand_Kind)
+	*p = x
+	return p
+}
+
+func (x CheckpointCommand_Kind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CheckpointCommand_Kind) Descriptor() protoreflect.EnumDescriptor {
+	return file_deploy_control_proto_enumTypes[0].Descriptor()
+}
+
+func (CheckpointCommand_Kind) Type() protoreflect.EnumType {
+	return &file_deploy_control_proto_enumTypes[0]
+}
+
+func (x CheckpointCommand_Kind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CheckpointCommand_Kind.Descriptor instead.
+func (CheckpointCommand_Kind) EnumDescriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{11, 0}
+}
+
 type RegisterRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// container_id is the worker's YARN container ($CONTAINER_ID).
@@ -690,6 +736,348 @@ func (*Ack) Descriptor() ([]byte, []int) {
 	return file_deploy_control_proto_rawDescGZIP(), []int{9}
 }
 
+type CheckpointsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId   string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Run           int32                  `protobuf:"varint,2,opt,name=run,proto3" json:"run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointsRequest) Reset() {
+	*x = CheckpointsRequest{}
+	mi := &file_deploy_control_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointsRequest) ProtoMessage() {}
+
+func (x *CheckpointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointsRequest.ProtoReflect.Descriptor instead.
+func (*CheckpointsRequest) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CheckpointsRequest) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *CheckpointsRequest) GetRun() int32 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+type CheckpointCommand struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Kind       CheckpointCommand_Kind `protobuf:"varint,1,opt,name=kind,proto3,enum=loom.control.CheckpointCommand_Kind" json:"kind,omitempty"`
+	Checkpoint int64                  `protobuf:"varint,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// timestamp_ms is the trigger's time (unix ms), carried by the barrier.
+	TimestampMs int64 `protobuf:"varint,3,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	// sources are the worker's source subtasks that inject the barrier
+	// (TRIGGER).
+	Sources       []*Subtask `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointCommand) Reset() {
+	*x = CheckpointCommand{}
+	mi := &file_deploy_control_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointCommand) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointCommand) ProtoMessage() {}
+
+func (x *CheckpointCommand) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointCommand.ProtoReflect.Descriptor instead.
+func (*CheckpointCommand) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CheckpointCommand) GetKind() CheckpointCommand_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return CheckpointCommand_TRIGGER
+}
+
+func (x *CheckpointCommand) GetCheckpoint() int64 {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return 0
+}
+
+func (x *CheckpointCommand) GetTimestampMs() int64 {
+	if x != nil {
+		return x.TimestampMs
+	}
+	return 0
+}
+
+func (x *CheckpointCommand) GetSources() []*Subtask {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+type CheckpointReport struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ContainerId string                 `protobuf:"bytes,1,opt,name=container_id,json=containerId,proto3" json:"container_id,omitempty"`
+	Run         int32                  `protobuf:"varint,2,opt,name=run,proto3" json:"run,omitempty"`
+	Acks        []*SubtaskAck          `protobuf:"bytes,3,rep,name=acks,proto3" json:"acks,omitempty"`
+	// finished are subtasks that reached the end of their input: they take
+	// part in no more checkpoints.
+	Finished      []*Subtask `protobuf:"bytes,4,rep,name=finished,proto3" json:"finished,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointReport) Reset() {
+	*x = CheckpointReport{}
+	mi := &file_deploy_control_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointReport) ProtoMessage() {}
+
+func (x *CheckpointReport) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointReport.ProtoReflect.Descriptor instead.
+func (*CheckpointReport) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CheckpointReport) GetContainerId() string {
+	if x != nil {
+		return x.ContainerId
+	}
+	return ""
+}
+
+func (x *CheckpointReport) GetRun() int32 {
+	if x != nil {
+		return x.Run
+	}
+	return 0
+}
+
+func (x *CheckpointReport) GetAcks() []*SubtaskAck {
+	if x != nil {
+		return x.Acks
+	}
+	return nil
+}
+
+func (x *CheckpointReport) GetFinished() []*Subtask {
+	if x != nil {
+		return x.Finished
+	}
+	return nil
+}
+
+// SubtaskAck is one subtask's answer to checkpoint `checkpoint`: its
+// snapshot, or a decline with the reason.
+type SubtaskAck struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoint    int64                  `protobuf:"varint,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Subtask       *Subtask               `protobuf:"bytes,2,opt,name=subtask,proto3" json:"subtask,omitempty"`
+	Decline       string                 `protobuf:"bytes,3,opt,name=decline,proto3" json:"decline,omitempty"`
+	Snapshot      *TaskSnapshot          `protobuf:"bytes,4,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SubtaskAck) Reset() {
+	*x = SubtaskAck{}
+	mi := &file_deploy_control_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SubtaskAck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SubtaskAck) ProtoMessage() {}
+
+func (x *SubtaskAck) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SubtaskAck.ProtoReflect.Descriptor instead.
+func (*SubtaskAck) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *SubtaskAck) GetCheckpoint() int64 {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return 0
+}
+
+func (x *SubtaskAck) GetSubtask() *Subtask {
+	if x != nil {
+		return x.Subtask
+	}
+	return nil
+}
+
+func (x *SubtaskAck) GetDecline() string {
+	if x != nil {
+		return x.Decline
+	}
+	return ""
+}
+
+func (x *SubtaskAck) GetSnapshot() *TaskSnapshot {
+	if x != nil {
+		return x.Snapshot
+	}
+	return nil
+}
+
+// TaskSnapshot is the handle of a subtask's snapshot in the checkpoint
+// storage (checkpoint.TaskSnapshot).
+type TaskSnapshot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Parallelism   int32                  `protobuf:"varint,1,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	KeyGroupStart int32                  `protobuf:"varint,2,opt,name=key_group_start,json=keyGroupStart,proto3" json:"key_group_start,omitempty"`
+	KeyGroupEnd   int32                  `protobuf:"varint,3,opt,name=key_group_end,json=keyGroupEnd,proto3" json:"key_group_end,omitempty"`
+	// file is the snapshot's file, relative to the checkpoint's directory.
+	File          string `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	Size          int64  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskSnapshot) Reset() {
+	*x = TaskSnapshot{}
+	mi := &file_deploy_control_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskSnapshot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskSnapshot) ProtoMessage() {}
+
+func (x *TaskSnapshot) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskSnapshot.ProtoReflect.Descriptor instead.
+func (*TaskSnapshot) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TaskSnapshot) GetParallelism() int32 {
+	if x != nil {
+		return x.Parallelism
+	}
+	return 0
+}
+
+func (x *TaskSnapshot) GetKeyGroupStart() int32 {
+	if x != nil {
+		return x.KeyGroupStart
+	}
+	return 0
+}
+
+func (x *TaskSnapshot) GetKeyGroupEnd() int32 {
+	if x != nil {
+		return x.KeyGroupEnd
+	}
+	return 0
+}
+
+func (x *TaskSnapshot) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *TaskSnapshot) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 var File_deploy_control_proto protoreflect.FileDescriptor
 
 const file_deploy_control_proto_rawDesc = "" +
@@ -745,13 +1133,47 @@ const file_deploy_control_proto_rawDesc = "" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x14\n" +
 	"\x05error\x18\x02 \x01(\tR\x05error\x12\x1b\n" +
 	"\tpeer_lost\x18\x03 \x01(\bR\bpeerLost\"\x05\n" +
-	"\x03Ack2\xdc\x02\n" +
+	"\x03Ack\"I\n" +
+	"\x12CheckpointsRequest\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
+	"\x03run\x18\x02 \x01(\x05R\x03run\"\xe4\x01\n" +
+	"\x11CheckpointCommand\x128\n" +
+	"\x04kind\x18\x01 \x01(\x0e2$.loom.control.CheckpointCommand.KindR\x04kind\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x02 \x01(\x03R\n" +
+	"checkpoint\x12!\n" +
+	"\ftimestamp_ms\x18\x03 \x01(\x03R\vtimestampMs\x12/\n" +
+	"\asources\x18\x04 \x03(\v2\x15.loom.control.SubtaskR\asources\"!\n" +
+	"\x04Kind\x12\v\n" +
+	"\aTRIGGER\x10\x00\x12\f\n" +
+	"\bCOMPLETE\x10\x01\"\xa8\x01\n" +
+	"\x10CheckpointReport\x12!\n" +
+	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
+	"\x03run\x18\x02 \x01(\x05R\x03run\x12,\n" +
+	"\x04acks\x18\x03 \x03(\v2\x18.loom.control.SubtaskAckR\x04acks\x121\n" +
+	"\bfinished\x18\x04 \x03(\v2\x15.loom.control.SubtaskR\bfinished\"\xaf\x01\n" +
+	"\n" +
+	"SubtaskAck\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\x03R\n" +
+	"checkpoint\x12/\n" +
+	"\asubtask\x18\x02 \x01(\v2\x15.loom.control.SubtaskR\asubtask\x12\x18\n" +
+	"\adecline\x18\x03 \x01(\tR\adecline\x126\n" +
+	"\bsnapshot\x18\x04 \x01(\v2\x1a.loom.control.TaskSnapshotR\bsnapshot\"\xa4\x01\n" +
+	"\fTaskSnapshot\x12 \n" +
+	"\vparallelism\x18\x01 \x01(\x05R\vparallelism\x12&\n" +
+	"\x0fkey_group_start\x18\x02 \x01(\x05R\rkeyGroupStart\x12\"\n" +
+	"\rkey_group_end\x18\x03 \x01(\x05R\vkeyGroupEnd\x12\x12\n" +
+	"\x04file\x18\x04 \x01(\tR\x04file\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size2\xf8\x03\n" +
 	"\aControl\x12C\n" +
 	"\bRegister\x12\x1d.loom.control.RegisterRequest\x1a\x18.loom.control.Assignment\x12L\n" +
 	"\tHeartbeat\x12\x1e.loom.control.HeartbeatRequest\x1a\x1f.loom.control.HeartbeatResponse\x12F\n" +
 	"\rStageFinished\x12\".loom.control.StageFinishedRequest\x1a\x11.loom.control.Ack\x12<\n" +
 	"\bFinished\x12\x1d.loom.control.FinishedRequest\x1a\x11.loom.control.Ack\x128\n" +
-	"\x06Failed\x12\x1b.loom.control.FailedRequest\x1a\x11.loom.control.AckB,Z*github.com/loom-yarn/loom/deploy/controlpbb\x06proto3"
+	"\x06Failed\x12\x1b.loom.control.FailedRequest\x1a\x11.loom.control.Ack\x12R\n" +
+	"\vCheckpoints\x12 .loom.control.CheckpointsRequest\x1a\x1f.loom.control.CheckpointCommand0\x01\x12F\n" +
+	"\x11ReportCheckpoints\x12\x1e.loom.control.CheckpointReport\x1a\x11.loom.control.AckB,Z*github.com/loom-yarn/loom/deploy/controlpbb\x06proto3"
 
 var (
 	file_deploy_control_proto_rawDescOnce sync.Once
@@ -765,37 +1187,54 @@ func file_deploy_control_proto_rawDescGZIP() []byte {
 	return file_deploy_control_proto_rawDescData
 }
 
-var file_deploy_control_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_deploy_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_deploy_control_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_deploy_control_proto_goTypes = []any{
-	(*RegisterRequest)(nil),      // 0: loom.control.RegisterRequest
-	(*Assignment)(nil),           // 1: loom.control.Assignment
-	(*Subtask)(nil),              // 2: loom.control.Subtask
-	(*HeartbeatRequest)(nil),     // 3: loom.control.HeartbeatRequest
-	(*SubtaskStatus)(nil),        // 4: loom.control.SubtaskStatus
-	(*HeartbeatResponse)(nil),    // 5: loom.control.HeartbeatResponse
-	(*StageFinishedRequest)(nil), // 6: loom.control.StageFinishedRequest
-	(*FinishedRequest)(nil),      // 7: loom.control.FinishedRequest
-	(*FailedRequest)(nil),        // 8: loom.control.FailedRequest
-	(*Ack)(nil),                  // 9: loom.control.Ack
+	(CheckpointCommand_Kind)(0),  // 0: loom.control.CheckpointCommand.Kind
+	(*RegisterRequest)(nil),      // 1: loom.control.RegisterRequest
+	(*Assignment)(nil),           // 2: loom.control.Assignment
+	(*Subtask)(nil),              // 3: loom.control.Subtask
+	(*HeartbeatRequest)(nil),     // 4: loom.control.HeartbeatRequest
+	(*SubtaskStatus)(nil),        // 5: loom.control.SubtaskStatus
+	(*HeartbeatResponse)(nil),    // 6: loom.control.HeartbeatResponse
+	(*StageFinishedRequest)(nil), // 7: loom.control.StageFinishedRequest
+	(*FinishedRequest)(nil),      // 8: loom.control.FinishedRequest
+	(*FailedRequest)(nil),        // 9: loom.control.FailedRequest
+	(*Ack)(nil),                  // 10: loom.control.Ack
+	(*CheckpointsRequest)(nil),   // 11: loom.control.CheckpointsRequest
+	(*CheckpointCommand)(nil),    // 12: loom.control.CheckpointCommand
+	(*CheckpointReport)(nil),     // 13: loom.control.CheckpointReport
+	(*SubtaskAck)(nil),           // 14: loom.control.SubtaskAck
+	(*TaskSnapshot)(nil),         // 15: loom.control.TaskSnapshot
 }
 var file_deploy_control_proto_depIdxs = []int32{
-	2, // 0: loom.control.Assignment.subtasks:type_name -> loom.control.Subtask
-	4, // 1: loom.control.HeartbeatRequest.subtasks:type_name -> loom.control.SubtaskStatus
-	0, // 2: loom.control.Control.Register:input_type -> loom.control.RegisterRequest
-	3, // 3: loom.control.Control.Heartbeat:input_type -> loom.control.HeartbeatRequest
-	6, // 4: loom.control.Control.StageFinished:input_type -> loom.control.StageFinishedRequest
-	7, // 5: loom.control.Control.Finished:input_type -> loom.control.FinishedRequest
-	8, // 6: loom.control.Control.Failed:input_type -> loom.control.FailedRequest
-	1, // 7: loom.control.Control.Register:output_type -> loom.control.Assignment
-	5, // 8: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
-	9, // 9: loom.control.Control.StageFinished:output_type -> loom.control.Ack
-	9, // 10: loom.control.Control.Finished:output_type -> loom.control.Ack
-	9, // 11: loom.control.Control.Failed:output_type -> loom.control.Ack
-	7, // [7:12] is the sub-list for method output_type
-	2, // [2:7] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	3,  // 0: loom.control.Assignment.subtasks:type_name -> loom.control.Subtask
+	5,  // 1: loom.control.HeartbeatRequest.subtasks:type_name -> loom.control.SubtaskStatus
+	0,  // 2: loom.control.CheckpointCommand.kind:type_name -> loom.control.CheckpointCommand.Kind
+	3,  // 3: loom.control.CheckpointCommand.sources:type_name -> loom.control.Subtask
+	14, // 4: loom.control.CheckpointReport.acks:type_name -> loom.control.SubtaskAck
+	3,  // 5: loom.control.CheckpointReport.finished:type_name -> loom.control.Subtask
+	3,  // 6: loom.control.SubtaskAck.subtask:type_name -> loom.control.Subtask
+	15, // 7: loom.control.SubtaskAck.snapshot:type_name -> loom.control.TaskSnapshot
+	1,  // 8: loom.control.Control.Register:input_type -> loom.control.RegisterRequest
+	4,  // 9: loom.control.Control.Heartbeat:input_type -> loom.control.HeartbeatRequest
+	7,  // 10: loom.control.Control.StageFinished:input_type -> loom.control.StageFinishedRequest
+	8,  // 11: loom.control.Control.Finished:input_type -> loom.control.FinishedRequest
+	9,  // 12: loom.control.Control.Failed:input_type -> loom.control.FailedRequest
+	11, // 13: loom.control.Control.Checkpoints:input_type -> loom.control.CheckpointsRequest
+	13, // 14: loom.control.Control.ReportCheckpoints:input_type -> loom.control.CheckpointReport
+	2,  // 15: loom.control.Control.Register:output_type -> loom.control.Assignment
+	6,  // 16: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
+	10, // 17: loom.control.Control.StageFinished:output_type -> loom.control.Ack
+	10, // 18: loom.control.Control.Finished:output_type -> loom.control.Ack
+	10, // 19: loom.control.Control.Failed:output_type -> loom.control.Ack
+	12, // 20: loom.control.Control.Checkpoints:output_type -> loom.control.CheckpointCommand
+	10, // 21: loom.control.Control.ReportCheckpoints:output_type -> loom.control.Ack
+	15, // [15:22] is the sub-list for method output_type
+	8,  // [8:15] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_deploy_control_proto_init() }
@@ -808,13 +1247,14 @@ func file_deploy_control_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_deploy_control_proto_rawDesc), len(file_deploy_control_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   10,
+			NumEnums:      1,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_deploy_control_proto_goTypes,
 		DependencyIndexes: file_deploy_control_proto_depIdxs,
+		EnumInfos:         file_deploy_control_proto_enumTypes,
 		MessageInfos:      file_deploy_control_proto_msgTypes,
 	}.Build()
 	File_deploy_control_proto = out.File

@@ -26,11 +26,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Control_Register_FullMethodName      = "/loom.control.Control/Register"
-	Control_Heartbeat_FullMethodName     = "/loom.control.Control/Heartbeat"
-	Control_StageFinished_FullMethodName = "/loom.control.Control/StageFinished"
-	Control_Finished_FullMethodName      = "/loom.control.Control/Finished"
-	Control_Failed_FullMethodName        = "/loom.control.Control/Failed"
+	Control_Register_FullMethodName          = "/loom.control.Control/Register"
+	Control_Heartbeat_FullMethodName         = "/loom.control.Control/Heartbeat"
+	Control_StageFinished_FullMethodName     = "/loom.control.Control/StageFinished"
+	Control_Finished_FullMethodName          = "/loom.control.Control/Finished"
+	Control_Failed_FullMethodName            = "/loom.control.Control/Failed"
+	Control_Checkpoints_FullMethodName       = "/loom.control.Control/Checkpoints"
+	Control_ReportCheckpoints_FullMethodName = "/loom.control.Control/ReportCheckpoints"
 )
 
 // ControlClient is the client API for Control service.
@@ -58,6 +60,17 @@ type ControlClient interface {
 	Finished(ctx context.Context, in *FinishedRequest, opts ...grpc.CallOption) (*Ack, error)
 	// Failed reports that the worker's share failed, with the error text.
 	Failed(ctx context.Context, in *FailedRequest, opts ...grpc.CallOption) (*Ack, error)
+	// Checkpoints streams the job master's checkpoint commands to a worker
+	// of the current run once its subtasks run: trigger a checkpoint at its
+	// source subtasks, a checkpoint completed. The job master triggers the
+	// first checkpoint of a run once every worker of the run opened its
+	// stream; the stream ends with the run (or the worker).
+	Checkpoints(ctx context.Context, in *CheckpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CheckpointCommand], error)
+	// ReportCheckpoints carries a worker's subtasks' answers to checkpoints
+	// (the handle of a snapshot each wrote to the checkpoint storage, or a
+	// decline) and the subtasks that reached the end of their input. Reports
+	// of an earlier run are ignored.
+	ReportCheckpoints(ctx context.Context, in *CheckpointReport, opts ...grpc.CallOption) (*Ack, error)
 }
 
 type controlClient struct {
@@ -118,6 +131,35 @@ func (c *controlClient) Failed(ctx context.Context, in *FailedRequest, opts ...g
 	return out, nil
 }
 
+func (c *controlClient) Checkpoints(ctx context.Context, in *CheckpointsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[CheckpointCommand], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Control_ServiceDesc.Streams[0], Control_Checkpoints_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CheckpointsRequest, CheckpointCommand]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Control_CheckpointsClient = grpc.ServerStreamingClient[CheckpointCommand]
+
+func (c *controlClient) ReportCheckpoints(ctx context.Context, in *CheckpointReport, opts ...grpc.CallOption) (*Ack, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Ack)
+	err := c.cc.Invoke(ctx, Control_ReportCheckpoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -143,6 +185,17 @@ type ControlServer interface {
 	Finished(context.Context, *FinishedRequest) (*Ack, error)
 	// Failed reports that the worker's share failed, with the error text.
 	Failed(context.Context, *FailedRequest) (*Ack, error)
+	// Checkpoints streams the job master's checkpoint commands to a worker
+	// of the current run once its subtasks run: trigger a checkpoint at its
+	// source subtasks, a checkpoint completed. The job master triggers the
+	// first checkpoint of a run once every worker of the run opened its
+	// stream; the stream ends with the run (or the worker).
+	Checkpoints(*CheckpointsRequest, grpc.ServerStreamingServer[CheckpointCommand]) error
+	// ReportCheckpoints carries a worker's subtasks' answers to checkpoints
+	// (the handle of a snapshot each wrote to the checkpoint storage, or a
+	// decline) and the subtasks that reached the end of their input. Reports
+	// of an earlier run are ignored.
+	ReportCheckpoints(context.Context, *CheckpointReport) (*Ack, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -167,6 +220,12 @@ func (UnimplementedControlServer) Finished(context.Context, *FinishedRequest) (*
 }
 func (UnimplementedControlServer) Failed(context.Context, *FailedRequest) (*Ack, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Failed not implemented")
+}
+func (UnimplementedControlServer) Checkpoints(*CheckpointsRequest, grpc.ServerStreamingServer[CheckpointCommand]) error {
+	return status.Errorf(codes.Unimplemented, "method Checkpoints not implemented")
+}
+func (UnimplementedControlServer) ReportCheckpoints(context.Context, *CheckpointReport) (*Ack, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReportCheckpoints not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -279,6 +338,35 @@ func _Control_Failed_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_Checkpoints_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(CheckpointsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ControlServer).Checkpoints(m, &grpc.GenericServerStream[CheckpointsRequest, CheckpointCommand]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Control_CheckpointsServer = grpc.ServerStreamingServer[CheckpointCommand]
+
+func _Control_ReportCheckpoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointReport)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).ReportCheckpoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_ReportCheckpoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).ReportCheckpoints(ctx, req.(*CheckpointReport))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -306,7 +394,17 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "Failed",
 			Handler:    _Control_Failed_Handler,
 		},
+		{
+			MethodName: "ReportCheckpoints",
+			Handler:    _Control_ReportCheckpoints_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Checkpoints",
+			Handler:       _Control_Checkpoints_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "deploy/control.proto",
 }
