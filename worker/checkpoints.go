@@ -13,7 +13,7 @@ import (
 	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/deploy/controlpb"
 	"github.com/loom-yarn/loom/engine"
-	)
+)
 
 // checkpointLink connects the worker's execution to the job master that
 // coordinates the job's checkpoints: it relays the master's triggers and
