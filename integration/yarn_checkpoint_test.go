@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,93 +12,101 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/loom-yarn/loom/hdfs"
 )
 
-// TestYARNExactlyOnceFromCheckpoints runs an unbounded-mode job (paced
-// generator -> keyed running totals in the LSM backend -> HDFS file sink) at
-// parallelism 4 on 2 workers with the job master's checkpoints every second
-// in HDFS, kills a worker container once a checkpoint completed, and checks
-// that the job restarted from the latest checkpoint (the AM's log says which)
-// rather than from the start, finished SUCCEEDED, and that the committed
-// output holds every update exactly once with the final totals of a local
-// reference run.
-func TestYARNExactlyOnceFromCheckpoints(t *testing.T) {
-	const events, accounts, seed = 60000, 100, 7
+// checkpointedTotals is a paced totals job on YARN (generator -> keyed
+// running totals in the LSM backend -> HDFS file sink) at parallelism 4 on 2
+// workers, with the job master's checkpoints every second in HDFS, and the
+// final totals of a local reference run over the same payments.
+type checkpointedTotals struct {
+	c      *hdfs.Client
+	dir    string
+	id     string
+	ckRoot string
+	ref    string
+}
+
+const ckEvents, ckAccounts, ckSeed = 60000, 100, 7
+
+func submitCheckpointedTotals(t *testing.T, extra ...string) *checkpointedTotals {
+	t.Helper()
 	c, dir := hdfsClient(t)
-	ref := t.TempDir()
-	if code, out := runLoom(t, time.Minute, "run", "totals", "--events", strconv.Itoa(events), "--accounts", strconv.Itoa(accounts),
-		"--seed", strconv.Itoa(seed), "-p", "2", "--output", ref+"/out"); code != 0 {
+	j := &checkpointedTotals{c: c, dir: dir, ref: t.TempDir()}
+	if code, out := runLoom(t, time.Minute, "run", "totals", "--events", strconv.Itoa(ckEvents), "--accounts", strconv.Itoa(ckAccounts),
+		"--seed", strconv.Itoa(ckSeed), "-p", "2", "--output", j.ref+"/out"); code != 0 {
 		t.Fatalf("local reference run exited %d:\n%s", code, out)
 	}
-	code, out := runLoom(t, time.Minute, "submit", "totals", "--events", strconv.Itoa(events), "--accounts", strconv.Itoa(accounts),
-		"--seed", strconv.Itoa(seed), "--rate", "3000", "--output", "hdfs://"+dir+"/out",
+	args := append([]string{"submit", "totals", "--events", strconv.Itoa(ckEvents), "--accounts", strconv.Itoa(ckAccounts),
+		"--seed", strconv.Itoa(ckSeed), "--rate", "3000", "--output", "hdfs://" + dir + "/out",
 		"-p", "4", "--slots-per-worker", "2", "--worker-memory", "256", "--am-memory", "256", "--detached",
 		"-D", "execution.runtime-mode=streaming", "-D", "execution.checkpointing.interval=1s", "-D", "state.backend=lsm",
-		"-D", "state.checkpoints.dir=hdfs://"+dir+"/ck",
-		"-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.attempts=3", "-D", "restart-strategy.fixed-delay.delay=1s")
+		"-D", "state.checkpoints.dir=hdfs://" + dir + "/ck",
+		"-D", "restart-strategy.type=fixed-delay", "-D", "restart-strategy.fixed-delay.attempts=3", "-D", "restart-strategy.fixed-delay.delay=1s"}, extra...)
+	code, out := runLoom(t, time.Minute, args...)
 	if code != 0 {
 		t.Fatalf("loom submit --detached exited %d:\n%s", code, out)
 	}
-	id := appIDIn(t, out)
+	j.id = appIDIn(t, out)
 	t.Cleanup(func() {
-		if a := getApp(t, id); !ended(a) {
-			rmDo(t, "PUT", rmWeb(t)+"/ws/v1/cluster/apps/"+id+"/state", map[string]string{"state": "KILLED"}, nil)
+		if a := getApp(t, j.id); !ended(a) {
+			rmDo(t, "PUT", rmWeb(t)+"/ws/v1/cluster/apps/"+j.id+"/state", map[string]string{"state": "KILLED"}, nil)
 		}
 	})
 	// The application's checkpoints are in a directory of its own.
-	ckRoot := dir + "/ck/" + id + "/totals"
-	if !strings.Contains(out, "checkpoints go to hdfs://") || !strings.Contains(out, id+"/totals") {
+	j.ckRoot = dir + "/ck/" + j.id + "/totals"
+	if !strings.Contains(out, "checkpoints go to hdfs://") || !strings.Contains(out, j.id+"/totals") {
 		t.Errorf("loom submit does not say where the checkpoints go:\n%s", out)
 	}
+	return j
+}
+
+// awaitCheckpoint waits for a completed checkpoint on HDFS and lists them.
+func (j *checkpointedTotals) awaitCheckpoint(t *testing.T) []string {
+	t.Helper()
 	deadline := time.Now().Add(time.Minute)
-	var completed []string
-	for len(completed) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("no completed checkpoint in %s within a minute (%s)", ckRoot, getApp(t, id).State)
-		}
-		time.Sleep(250 * time.Millisecond)
-		entries, _ := c.ReadDir(ckRoot)
+	for {
+		var completed []string
+		entries, _ := j.c.ReadDir(j.ckRoot)
 		for _, e := range entries {
-			if _, err := c.Stat(ckRoot + "/" + e.Name() + "/_metadata"); err == nil {
+			if _, err := j.c.Stat(j.ckRoot + "/" + e.Name() + "/_metadata"); err == nil {
 				completed = append(completed, e.Name())
 			}
 		}
+		if len(completed) > 0 {
+			return completed
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no completed checkpoint in %s within a minute (%s)", j.ckRoot, getApp(t, j.id).State)
+		}
+		time.Sleep(250 * time.Millisecond)
 	}
-	pids := workerPIDs(id)
-	if len(pids) != 2 {
-		t.Fatalf("%d worker processes of %s running after checkpoint %v, want 2", len(pids), id, completed)
-	}
-	time.Sleep(2 * time.Second) // a few more checkpoints
-	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	app := waitApp(t, id, 3*time.Minute, ended)
-	if app.FinalStatus != "SUCCEEDED" || !strings.Contains(app.Diagnostics, "after 1 restart") {
-		t.Fatalf("%s: %s/%s, want SUCCEEDED after 1 restart: %s", id, app.State, app.FinalStatus, app.Diagnostics)
-	}
+}
 
-	// The restarted run restored the latest checkpoint, not the start.
-	restored := regexp.MustCompile(`run 1 restores from checkpoint (\d+) `)
-	var amLog string
-	for cid, d := range containerLogDirs(t, id) {
-		if strings.HasSuffix(cid, "_000001") {
+// amLog is the log of the application's AM attempt (1, 2, ...).
+func (j *checkpointedTotals) amLog(t *testing.T, attempt int) string {
+	var log string
+	for cid, d := range containerLogDirs(t, j.id) {
+		if strings.HasSuffix(cid, fmt.Sprintf("_%02d_000001", attempt)) {
 			files, _ := filepath.Glob(d + "/*")
 			for _, f := range files {
 				b, _ := os.ReadFile(f)
-				amLog += string(b)
+				log += string(b)
 			}
 		}
 	}
-	m := restored.FindStringSubmatch(amLog)
-	if m == nil {
-		t.Fatalf("the AM's log does not say run 1 restored from a checkpoint:\n%s", tail(amLog, 40))
-	}
-	t.Logf("worker pid %d killed after checkpoints %v; run 1 restored checkpoint %s; %s", pids[0], completed, m[1], app.Diagnostics)
+	return log
+}
 
-	got, _ := readParts(t, c, dir+"/out")
+// checkOutput checks that the committed output holds every update exactly
+// once and ends at the reference's totals.
+func (j *checkpointedTotals) checkOutput(t *testing.T) {
+	t.Helper()
+	got, _ := readParts(t, j.c, j.dir+"/out")
 	lines := sortedLines(got)
-	if len(lines) != events {
-		t.Fatalf("%d committed updates for %d payments: lost or duplicated", len(lines), events)
+	if len(lines) != ckEvents {
+		t.Fatalf("%d committed updates for %d payments: lost or duplicated", len(lines), ckEvents)
 	}
 	final := map[string]int{}
 	for _, l := range lines {
@@ -109,7 +118,7 @@ func TestYARNExactlyOnceFromCheckpoints(t *testing.T) {
 		final[f[0]] = max(final[f[0]], n)
 	}
 	want := map[string]int{}
-	for _, l := range sortedLines(readLocalParts(t, ref+"/out")) {
+	for _, l := range sortedLines(readLocalParts(t, j.ref+"/out")) {
 		f := strings.Split(l, "\t")
 		n, _ := strconv.Atoi(f[1])
 		want[f[0]] = n
@@ -122,6 +131,82 @@ func TestYARNExactlyOnceFromCheckpoints(t *testing.T) {
 			t.Errorf("account %s: final total %d, reference %d", a, final[a], n)
 		}
 	}
+}
+
+// TestYARNExactlyOnceFromCheckpoints kills a worker container of a
+// checkpointed totals job once a checkpoint completed: the job restarts
+// from the latest checkpoint (the AM's log says which) rather than from the
+// start, finishes SUCCEEDED, and the committed output holds every update
+// exactly once with the final totals of a local reference run.
+func TestYARNExactlyOnceFromCheckpoints(t *testing.T) {
+	j := submitCheckpointedTotals(t)
+	completed := j.awaitCheckpoint(t)
+	pids := workerPIDs(j.id)
+	if len(pids) != 2 {
+		t.Fatalf("%d worker processes of %s running after checkpoint %v, want 2", len(pids), j.id, completed)
+	}
+	time.Sleep(2 * time.Second) // a few more checkpoints
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	app := waitApp(t, j.id, 3*time.Minute, ended)
+	if app.FinalStatus != "SUCCEEDED" || !strings.Contains(app.Diagnostics, "after 1 restart") {
+		t.Fatalf("%s: %s/%s, want SUCCEEDED after 1 restart: %s", j.id, app.State, app.FinalStatus, app.Diagnostics)
+	}
+	// The restarted run restored the latest checkpoint, not the start.
+	log := j.amLog(t, 1)
+	m := regexp.MustCompile(`run 1 restores from checkpoint (\d+) `).FindStringSubmatch(log)
+	if m == nil {
+		t.Fatalf("the AM's log does not say run 1 restored from a checkpoint:\n%s", tail(log, 40))
+	}
+	t.Logf("worker pid %d killed after checkpoints %v; run 1 restored checkpoint %s; %s", pids[0], completed, m[1], app.Diagnostics)
+	j.checkOutput(t)
+}
+
+// TestYARNAMFailoverResumesFromCheckpoint kills the ApplicationMaster of a
+// checkpointed totals job submitted with --max-attempts 2 once a checkpoint
+// completed: YARN starts a second attempt, whose job master finds the
+// latest checkpoint on HDFS (no other service) and resumes from it, and the
+// committed output holds every update exactly once.
+func TestYARNAMFailoverResumesFromCheckpoint(t *testing.T) {
+	j := submitCheckpointedTotals(t, "--max-attempts", "2")
+	completed := j.awaitCheckpoint(t)
+	time.Sleep(2 * time.Second)
+	am := amPID(j.id)
+	if am == 0 {
+		t.Fatalf("no ApplicationMaster process of %s", j.id)
+	}
+	if err := syscall.Kill(am, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	app := waitApp(t, j.id, 3*time.Minute, ended)
+	if app.FinalStatus != "SUCCEEDED" {
+		t.Fatalf("%s: %s/%s after its AM was killed, want SUCCEEDED: %s", j.id, app.State, app.FinalStatus, app.Diagnostics)
+	}
+	log := j.amLog(t, 2)
+	m := regexp.MustCompile(`run 0 restores from checkpoint (\d+) `).FindStringSubmatch(log)
+	if m == nil || !strings.Contains(log, "an earlier ApplicationMaster attempt ran job totals") {
+		t.Fatalf("the second AM attempt's log does not say it resumed from a checkpoint:\n%s", tail(log, 40))
+	}
+	t.Logf("AM pid %d killed after checkpoints %v; attempt 2 restored checkpoint %s; %s", am, completed, m[1], app.Diagnostics)
+	j.checkOutput(t)
+}
+
+// amPID is the process of the application's running ApplicationMaster (0
+// when there is none).
+func amPID(appID string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p + "/cmdline")
+		if err != nil || !strings.Contains(string(cmdline), "loom\x00am") {
+			continue
+		}
+		if cwd, err := os.Readlink(p + "/cwd"); err == nil && strings.Contains(cwd, appID) {
+			pid, _ := strconv.Atoi(filepath.Base(p))
+			return pid
+		}
+	}
+	return 0
 }
 
 // tail is the last n lines of s.

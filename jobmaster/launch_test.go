@@ -54,3 +54,20 @@ func TestWorkerLaunchContext(t *testing.T) {
 		t.Errorf("bad resource path: %v", err)
 	}
 }
+
+func TestAttemptOf(t *testing.T) {
+	for _, tc := range []struct {
+		id   string
+		want int
+	}{
+		{"container_1796418350107_0001_01_000001", 1},
+		{"container_1796418350107_0001_02_000003", 2},
+		{"container_e17_1410901177871_0001_03_000005", 3},
+		{"local_container_0", 0},
+		{"", 0},
+	} {
+		if got := attemptOf(tc.id); got != tc.want {
+			t.Errorf("attemptOf(%q) = %d, want %d", tc.id, got, tc.want)
+		}
+	}
+}

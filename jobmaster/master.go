@@ -82,6 +82,10 @@ type Options struct {
 	RegisterTimeout   time.Duration
 	// Submitted is when the job was submitted (status timings).
 	Submitted time.Time
+	// Resume says an earlier job master ran this job and died (a new
+	// ApplicationMaster attempt): the first run restores from the latest
+	// complete checkpoint, and the job's output is not prepared afresh.
+	Resume bool
 	// OnRestart, if set, hears of every restart the master schedules.
 	OnRestart func(Restart)
 	// OnCheckpoint and OnCheckpointAborted, if set, hear of every
@@ -181,7 +185,7 @@ type Master struct {
 func New(opts Options) (*Master, error) {
 	opts.defaults()
 	job := opts.Job
-	if err := engine.Prepare(job.Graph, job.Spec.RestoreFrom == ""); err != nil {
+	if err := engine.Prepare(job.Graph, job.Spec.RestoreFrom == "" && !opts.Resume); err != nil {
 		return nil, fmt.Errorf("prepare job %s: %w", job.Spec.Job, err)
 	}
 	lis, err := net.Listen("tcp", opts.Listen)
@@ -228,6 +232,11 @@ func New(opts Options) (*Master, error) {
 		s.Plan = fmt.Sprintf("%d worker(s) x %d slot(s), %d MB / %d vcores each", job.Plan.Workers, job.Plan.SlotsPerWorker, job.Plan.Worker.MemoryMB, job.Plan.Worker.VCores)
 	})
 	m.log.Printf("job %s: %s; control service on %s", spec.Job, m.board.get().Plan, m.workerEnv.MasterAddress)
+	if opts.Resume {
+		// The job's runs continue those of the attempt that died.
+		m.log.Printf("an earlier ApplicationMaster attempt ran job %s: resuming it", spec.Job)
+		m.restore[0] = m.restoreFrom(0)
+	}
 	return m, nil
 }
 

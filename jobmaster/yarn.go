@@ -167,8 +167,25 @@ func newYARNMaster(spec *deploy.JobSpec, opts AMOptions, host string, submitted 
 	if err != nil {
 		return nil, err
 	}
+	attempt := attemptOf(os.Getenv("CONTAINER_ID"))
 	return New(Options{Job: job, Log: opts.Log, Listen: ":0", Advertise: host, HeartbeatInterval: opts.HeartbeatInterval,
-		HeartbeatTimeout: opts.HeartbeatTimeout, RegisterTimeout: opts.RegisterTimeout, Submitted: submitted})
+		HeartbeatTimeout: opts.HeartbeatTimeout, RegisterTimeout: opts.RegisterTimeout, Submitted: submitted,
+		Resume: attempt > 1})
+}
+
+// attemptOf is the application attempt of a YARN container id
+// (container_[e<epoch>_]<cluster>_<app>_<attempt>_<container>), 0 when
+// the id has another form.
+func attemptOf(container string) int {
+	f := strings.Split(container, "_")
+	if len(f) < 5 || f[0] != "container" {
+		return 0
+	}
+	n, err := strconv.Atoi(f[len(f)-2])
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // yarnProvider is the job master's resource provider on YARN: the allocate
