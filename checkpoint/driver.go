@@ -28,6 +28,8 @@ type DriverConfig struct {
 	// none): new ids continue above it, even when it lies in another
 	// directory.
 	Restored int64
+	// OnTrigger, if set, hears of every triggered checkpoint.
+	OnTrigger func(id int64, at time.Time)
 	// OnComplete, if set, hears of every completed checkpoint: its id, the
 	// time from trigger to completion and the bytes of its task files.
 	OnComplete func(id int64, duration time.Duration, bytes int64)
@@ -110,6 +112,9 @@ func (d *Driver) apply(actions []Action) {
 		switch a := a.(type) {
 		case Trigger:
 			d.trigger[a.ID] = a.Timestamp
+			if d.cfg.OnTrigger != nil {
+				d.cfg.OnTrigger(a.ID, a.Timestamp)
+			}
 			d.tasks.Trigger(a.ID, a.Timestamp, a.Sources)
 		case Finalize:
 			md := Metadata{Version: MetadataVersion, Job: d.cfg.Job, GraphHash: d.cfg.GraphHash, ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}

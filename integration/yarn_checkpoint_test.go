@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/loom-yarn/loom/hdfs"
+	"github.com/loom-yarn/loom/jobmaster"
 )
 
 // checkpointedTotals is a paced totals job on YARN (generator -> keyed
@@ -141,6 +142,14 @@ func (j *checkpointedTotals) checkOutput(t *testing.T) {
 func TestYARNExactlyOnceFromCheckpoints(t *testing.T) {
 	j := submitCheckpointedTotals(t)
 	completed := j.awaitCheckpoint(t)
+	// The AM's /status shows the checkpoint history.
+	var st jobmaster.JobStatus
+	if err := getJSON(amTrackingURL(t, j.id, 30*time.Second)+"status", &st); err != nil {
+		t.Fatal(err)
+	}
+	if l := st.Checkpoints.Latest.Completed; st.Checkpoints.Counts.Completed < 1 || l == nil || !strings.Contains(l.Path, j.ckRoot+"/chk-") {
+		t.Errorf("/status checkpoints %+v: want a completed checkpoint under %s", st.Checkpoints, j.ckRoot)
+	}
 	pids := workerPIDs(j.id)
 	if len(pids) != 2 {
 		t.Fatalf("%d worker processes of %s running after checkpoint %v, want 2", len(pids), j.id, completed)

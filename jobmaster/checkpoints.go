@@ -49,7 +49,7 @@ type runCheckpoints struct {
 
 // startCheckpoints starts the coordination of run, which was just deployed.
 func (m *Master) startCheckpoints(run int) {
-	m.stopCheckpoints()
+	m.stopCheckpoints("run " + fmt.Sprint(run) + " started")
 	cfg := m.job.Conf
 	if m.ckStorage == nil {
 		st, err := checkpoint.OpenStorage(m.checkpointRoot())
@@ -72,13 +72,16 @@ func (m *Master) startCheckpoints(run int) {
 		}
 	}
 	dc := checkpoint.DriverConfig{Coordinator: cc, Job: m.job.Graph.Name, GraphHash: m.job.Graph.StateHash(),
+		OnTrigger: func(id int64, at time.Time) { m.board.checkpointTriggered(run, id, at) },
 		OnComplete: func(id int64, d time.Duration, size int64) {
+			m.board.checkpointEnded(id, d, size, m.ckStorage.Dir(id), "")
 			m.log.Printf("checkpoint %d of run %d completed in %v: %d bytes (%s)", id, run, d.Round(time.Millisecond), size, m.ckStorage.Dir(id))
 			if f := m.opts.OnCheckpoint; f != nil {
 				f(id, d, size)
 			}
 		},
 		OnAbort: func(id int64, reason string) {
+			m.board.checkpointEnded(id, 0, 0, "", reason)
 			m.log.Printf("checkpoint %d of run %d aborted: %s", id, run, reason)
 			if f := m.opts.OnCheckpointAborted; f != nil {
 				f(id, reason)
@@ -103,13 +106,14 @@ func (m *Master) startCheckpoints(run int) {
 // stopCheckpoints ends the coordination of the current run (it failed or
 // the job ended): the checkpoint in flight is discarded, the workers'
 // command streams end.
-func (m *Master) stopCheckpoints() {
+func (m *Master) stopCheckpoints(why string) {
 	rc := m.ck
 	if rc == nil {
 		return
 	}
 	m.ck = nil
 	rc.driver.Stop()
+	m.board.runEnded(rc.run, why)
 	for _, q := range rc.streams {
 		q.close()
 	}

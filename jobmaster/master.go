@@ -193,7 +193,7 @@ func New(opts Options) (*Master, error) {
 		return nil, fmt.Errorf("job master control service listener on %s: %w", opts.Listen, err)
 	}
 	m := &Master{
-		opts: opts, log: log.New(opts.Log, "jobmaster: ", log.LstdFlags|log.Lmicroseconds), board: newStatusBoard(opts.Submitted),
+		opts: opts, log: log.New(opts.Log, "jobmaster: ", log.LstdFlags|log.Lmicroseconds), board: newStatusBoard(job.Spec.Job, opts.Submitted),
 		secret: deploy.NewSecret(), lis: lis, job: job,
 		workerOf:    map[string]int{},
 		deployments: map[int]*deployment{},
@@ -299,7 +299,7 @@ func (m *Master) loop(ctx context.Context, providerDone <-chan error) (*Action, 
 		defer t.Stop()
 		ckTick = t.C
 	}
-	defer m.stopCheckpoints()
+	defer m.stopCheckpoints("the job master stopped")
 	for m.final == nil {
 		select {
 		case now := <-ckTick:
@@ -438,6 +438,9 @@ func (m *Master) do(acts []Action) {
 			if m.checkpointing() {
 				m.startCheckpoints(a.Run)
 			}
+			if d.restoreFrom != "" {
+				m.board.restored(a.Run, d.restoreFrom)
+			}
 			what := "every task"
 			if n := len(m.job.Plan.Stages); n > 0 {
 				what = fmt.Sprintf("stage 0 of %d", n)
@@ -447,7 +450,7 @@ func (m *Master) do(acts []Action) {
 			m.stageGate(a.Run, a.Stage).close(nil)
 			m.log.Printf("every worker finished stage %d of run %d: starting stage %d (%s)", a.Stage-1, a.Run, a.Stage, strings.Join(m.job.Plan.Stages[a.Stage].Chains, ", "))
 		case ActScheduleRestart:
-			m.stopCheckpoints()
+			m.stopCheckpoints(m.jm.LastFailure())
 			m.abortDeployments(m.jm.LastFailure())
 			m.board.update(func(s *JobStatus) { s.Errors = append(s.Errors, m.jm.LastFailure()) })
 			m.board.clearWorkers()
@@ -461,7 +464,7 @@ func (m *Master) do(acts []Action) {
 		case ActFinish:
 			a := a
 			m.final = &a
-			m.stopCheckpoints()
+			m.stopCheckpoints(a.Diagnostics)
 			m.abortDeployments(a.Diagnostics)
 		}
 	}

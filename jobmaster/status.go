@@ -40,6 +40,8 @@ type JobStatus struct {
 	Stages []StageStatus `json:"stages,omitempty"`
 	// Timings are seconds since the application was submitted.
 	Timings Timings `json:"timings"`
+	// Checkpoints is the job's checkpoint history (checkpointing on).
+	Checkpoints CheckpointStats `json:"checkpoints"`
 
 	submitted time.Time
 }
@@ -98,10 +100,20 @@ type statusBoard struct {
 	mu    sync.Mutex
 	s     JobStatus
 	beats map[int]*controlpb.HeartbeatRequest // by worker index, current run
+	// reg holds the AM's own metrics (checkpoints), served with the
+	// tasks' at /metrics.
+	reg       *prometheus.Registry
+	ckMetrics *metrics.Checkpoints
 }
 
-func newStatusBoard(submitted time.Time) *statusBoard {
-	return &statusBoard{s: JobStatus{State: "STARTING", submitted: submitted}, beats: map[int]*controlpb.HeartbeatRequest{}}
+func newStatusBoard(job string, submitted time.Time) *statusBoard {
+	reg := prometheus.NewRegistry()
+	ck, err := metrics.NewCheckpoints(job, reg)
+	if err != nil {
+		panic(err) // a fresh registry takes them
+	}
+	return &statusBoard{s: JobStatus{State: "STARTING", submitted: submitted}, beats: map[int]*controlpb.HeartbeatRequest{},
+		reg: reg, ckMetrics: ck}
 }
 
 func (b *statusBoard) update(f func(*JobStatus)) {
@@ -129,6 +141,7 @@ func (b *statusBoard) get() JobStatus {
 	s := b.s
 	s.Workers = append([]WorkerStatus(nil), b.s.Workers...)
 	s.Errors = append([]string(nil), b.s.Errors...)
+	s.Checkpoints.History = append([]CheckpointStatus(nil), b.s.Checkpoints.History...)
 	s.Subtasks = nil
 	s.RecordsIn, s.RecordsOut = 0, 0
 	for i := range s.Workers {
@@ -187,7 +200,7 @@ func (b *statusBoard) taskMetrics() []*task.TaskMetrics {
 // serveStatus serves the status page (/), its JSON (/status) and the
 // Prometheus metrics (/metrics) on ln until the returned server is closed.
 func serveStatus(ln net.Listener, b *statusBoard, lg *log.Logger) *http.Server {
-	reg := prometheus.NewRegistry()
+	reg := b.reg
 	reg.MustRegister(metrics.NewCollector("loom", b.taskMetrics))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: lg, ErrorHandling: promhttp.ContinueOnError}))
@@ -216,7 +229,8 @@ func serveStatus(ln net.Listener, b *statusBoard, lg *log.Logger) *http.Server {
 	return srv
 }
 
-var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{"pct": func(f float64) float64 { return 100 * f }}).Parse(`<!doctype html>
+var statusPage = template.Must(template.New("status").Funcs(template.FuncMap{"pct": func(f float64) float64 { return 100 * f },
+	"ms": func(ms int64) string { return time.UnixMilli(ms).UTC().Format("15:04:05.000") }}).Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>loom job {{.Job}}</title>
 <meta http-equiv="refresh" content="2">
 <style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.err{color:#a00}</style>
@@ -227,6 +241,11 @@ records in {{.RecordsIn}}, out {{.RecordsOut}} &middot; <a href="status">JSON</a
 {{if .Diagnostics}}<p><b>Diagnostics:</b> {{.Diagnostics}}</p>{{end}}
 {{range .Errors}}<p class="err">{{.}}</p>{{end}}
 <p>Since submission: AM registered {{printf "%.2f" .Timings.Registered}}s, all workers running {{printf "%.2f" .Timings.AllWorkersRunning}}s, finished {{printf "%.2f" .Timings.Finished}}s</p>
+{{with .Checkpoints}}{{if .Counts.Triggered}}<h2>Checkpoints</h2>
+<p>triggered {{.Counts.Triggered}}, in progress {{.Counts.InProgress}}, completed {{.Counts.Completed}}, failed {{.Counts.Failed}}{{with .Latest.Restored}} &middot; run {{.Run}} restored {{.Path}}{{end}}</p>
+<table><tr><th>id</th><th>status</th><th>run</th><th>triggered</th><th>duration ms</th><th>state bytes</th><th>written bytes</th><th>path / failure</th></tr>
+{{range .History}}<tr><td>{{.ID}}</td><td>{{.Status}}</td><td>{{.Run}}</td><td>{{ms .TriggerTime}}</td><td>{{.DurationMS}}</td><td>{{.StateSize}}</td><td>{{.CheckpointedSize}}</td><td>{{.Path}}{{.FailureMessage}}</td></tr>
+{{end}}</table>{{end}}{{end}}
 {{if .Stages}}<h2>Stages</h2>
 <table><tr><th>#</th><th>state</th><th>chains</th><th>started s</th><th>finished s</th></tr>
 {{range .Stages}}<tr><td>{{.Index}}</td><td>{{.State}}</td><td>{{range $i, $c := .Chains}}{{if $i}}; {{end}}{{$c}}{{end}}</td><td>{{printf "%.2f" .Started}}</td><td>{{printf "%.2f" .Finished}}</td></tr>
