@@ -116,4 +116,3 @@ func (b *statusBoard) runEnded(run int, why string) {
 func (b *statusBoard) restored(run int, path string) {
 	b.update(func(s *JobStatus) { s.Checkpoints.Latest.Restored = &RestoredStatus{Run: run, Path: path} })
 }
-
