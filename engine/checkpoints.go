@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 
 	"github.com/loom-yarn/loom/checkpoint"
@@ -32,10 +34,30 @@ type ackMsg struct {
 
 // command is the job master's word to this execution's tasks.
 type command struct {
-	complete  bool // else trigger
+	kind      commandKind
 	id        int64
 	timestamp time.Time
 	sources   []checkpoint.TaskID
+	savepoint Savepoint
+}
+
+type commandKind uint8
+
+const (
+	cmdTrigger commandKind = iota
+	cmdComplete
+	cmdStop
+)
+
+// Savepoint says where a triggered checkpoint goes and what it ends: a
+// savepoint is written into its own directory (Target: a checkpoint
+// storage root) rather than the job's checkpoint directory, and the
+// checkpoint of a job stopping with a savepoint (Stop) is the last its
+// sources take part in: they emit nothing after its barrier, having first
+// advanced their watermark to the maximum with Drain.
+type Savepoint struct {
+	Target      string
+	Stop, Drain bool
 }
 
 // taskCheckpointer writes one task's snapshots to storage and acknowledges
@@ -51,7 +73,7 @@ type taskCheckpointer struct {
 // checkpoint; the job goes on.
 func (c *taskCheckpointer) Snapshot(id int64, task string, subtask int, write func(task.StateWriter) error) error {
 	msg := ackMsg{id: id, task: checkpoint.TaskID{Task: task, Subtask: subtask}}
-	w, err := c.cp.storage.NewTaskWriter(id, task, subtask, c.parallelism, c.kgs)
+	w, err := c.cp.storageFor(id).NewTaskWriter(id, task, subtask, c.parallelism, c.kgs)
 	if err == nil {
 		if err = write(w); err != nil {
 			w.Abort()
@@ -82,6 +104,10 @@ type checkpointer struct {
 	finished    chan checkpoint.TaskID
 	commands    chan command
 	mail        map[checkpoint.TaskID]chan task.Mail
+	// targets are the storages of savepoints in flight, by id; the tasks
+	// read it while they snapshot.
+	mu      sync.Mutex
+	targets map[int64]*checkpoint.Storage
 	// outbox holds mail a task's full mailbox could not take yet, in
 	// order: control mail is never dropped, and the loop never blocks on
 	// a task (one held up by backpressure serves its mailbox only between
@@ -91,7 +117,7 @@ type checkpointer struct {
 }
 
 func newCheckpointer(x *Execution, storage *checkpoint.Storage) *checkpointer {
-	return &checkpointer{x: x, storage: storage, coordinated: x.opts.Coordinated,
+	return &checkpointer{x: x, storage: storage, coordinated: x.opts.Coordinated, targets: map[int64]*checkpoint.Storage{},
 		acks: make(chan ackMsg, 64), finished: make(chan checkpoint.TaskID, 64), commands: make(chan command, 64)}
 }
 
@@ -154,23 +180,9 @@ func (c *checkpointer) run(ctx context.Context) {
 			c.flush()
 			c.driver.Tick(now)
 		case cmd := <-c.commands:
-			if cmd.complete {
-				c.x.completed.Add(1)
-				c.Complete(cmd.id)
-			} else {
-				c.Trigger(cmd.id, cmd.timestamp, cmd.sources)
-			}
+			c.command(cmd)
 		case a := <-c.acks:
-			switch {
-			case c.driver == nil && a.decline != "":
-				c.coordinated.Decline(a.id, a.task, a.decline)
-			case c.driver == nil:
-				c.coordinated.Ack(a.id, a.task, a.snap)
-			case a.decline != "":
-				c.driver.Decline(a.id, a.task, a.decline)
-			default:
-				c.driver.Ack(a.id, a.task, a.snap)
-			}
+			c.decline(a)
 		case t := <-c.finished:
 			c.forget(t)
 			if c.driver == nil {
@@ -184,12 +196,75 @@ func (c *checkpointer) run(ctx context.Context) {
 	}
 }
 
+// decline passes a task's answer to the coordinator (the name is for the
+// common case of a failed snapshot; a is an acknowledgement when it has no
+// reason).
+func (c *checkpointer) decline(a ackMsg) {
+	switch {
+	case c.driver == nil && a.decline != "":
+		c.coordinated.Decline(a.id, a.task, a.decline)
+	case c.driver == nil:
+		c.coordinated.Ack(a.id, a.task, a.snap)
+	case a.decline != "":
+		c.driver.Decline(a.id, a.task, a.decline)
+	default:
+		c.driver.Ack(a.id, a.task, a.snap)
+	}
+}
+
+// command carries out the job master's command.
+func (c *checkpointer) command(cmd command) {
+	switch cmd.kind {
+	case cmdComplete:
+		c.x.completed.Add(1)
+		c.Complete(cmd.id)
+		c.mu.Lock()
+		for id := range c.targets {
+			if id <= cmd.id {
+				delete(c.targets, id)
+			}
+		}
+		c.mu.Unlock()
+	case cmdStop:
+		for t := range c.mail {
+			c.send(t, task.Mail{Kind: task.MailStop})
+		}
+	case cmdTrigger:
+		sp := cmd.savepoint
+		if sp.Target != "" {
+			st, err := checkpoint.OpenStorage(sp.Target)
+			if err != nil {
+				// Every subtask of this execution declines: the job master
+				// reports the savepoint failed.
+				for _, t := range c.x.tasks {
+					c.decline(ackMsg{id: cmd.id, task: t.id, decline: fmt.Sprintf("savepoint directory %s: %v", sp.Target, err)})
+				}
+				return
+			}
+			c.mu.Lock()
+			c.targets[cmd.id] = st
+			c.mu.Unlock()
+		}
+		for _, s := range cmd.sources {
+			c.send(s, task.Mail{Kind: task.MailTriggerCheckpoint, Checkpoint: cmd.id, Timestamp: cmd.timestamp.UnixMilli(), Stop: sp.Stop, Drain: sp.Drain})
+		}
+	}
+}
+
+// storageFor is where the tasks write their snapshots of checkpoint id.
+func (c *checkpointer) storageFor(id int64) *checkpoint.Storage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.targets[id]; st != nil {
+		return st
+	}
+	return c.storage
+}
+
 // Trigger implements checkpoint.Tasks: sources of this execution inject
 // the barrier.
 func (c *checkpointer) Trigger(id int64, ts time.Time, sources []checkpoint.TaskID) {
-	for _, s := range sources {
-		c.send(s, task.Mail{Kind: task.MailTriggerCheckpoint, Checkpoint: id, Timestamp: ts.UnixMilli()})
-	}
+	c.command(command{kind: cmdTrigger, id: id, timestamp: ts, sources: sources})
 }
 
 // Complete implements checkpoint.Tasks: every task still running hears
@@ -245,15 +320,21 @@ func (c *checkpointer) flush() {
 }
 
 // TriggerCheckpoint has this execution's source subtasks among sources
-// inject the barrier of checkpoint id: the job master's trigger. It waits
-// only while the checkpoint goroutine's queue is full.
-func (x *Execution) TriggerCheckpoint(id int64, ts time.Time, sources []checkpoint.TaskID) {
-	x.command(command{id: id, timestamp: ts, sources: sources})
+// inject the barrier of checkpoint id: the job master's trigger, of a
+// savepoint when sp is set. It waits only while the checkpoint goroutine's
+// queue is full.
+func (x *Execution) TriggerCheckpoint(id int64, ts time.Time, sources []checkpoint.TaskID, sp Savepoint) {
+	x.command(command{kind: cmdTrigger, id: id, timestamp: ts, sources: sources, savepoint: sp})
 }
 
 // CompleteCheckpoint tells this execution's tasks that checkpoint id
 // completed (the job master wrote its metadata): sinks commit.
-func (x *Execution) CompleteCheckpoint(id int64) { x.command(command{complete: true, id: id}) }
+func (x *Execution) CompleteCheckpoint(id int64) { x.command(command{kind: cmdComplete, id: id}) }
+
+// Stop ends every task of the execution where it stands, after the mail
+// sent to it before (the completion of the stopping savepoint): the job
+// stopped with a savepoint. The execution then ends without error.
+func (x *Execution) Stop() { x.command(command{kind: cmdStop}) }
 
 func (x *Execution) command(c command) {
 	if x.cp == nil {

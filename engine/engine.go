@@ -257,7 +257,7 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 		go func(t *taskRun) {
 			defer wg.Done()
 			defer x.running.Add(-1)
-			if err := t.task.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := t.task.Run(runCtx); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, task.ErrStopped) {
 				fail(err)
 			}
 		}(t)

@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -66,5 +67,46 @@ func TestSourceTaskServesCheckpointMail(t *testing.T) {
 	want := "emit:0 emit:1 emit:2 out:barrier7 snapshot:7@3 ack:7 emit:3 wm:max out:eoi"
 	if got := strings.Join(log, " "); got != want {
 		t.Errorf("\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// TestSourceTaskStopWithSavepoint: a stop trigger (with and without drain)
+// emits the barrier and then nothing more; the completion is served, and
+// MailStop ends the task without end of input, Run returning ErrStopped.
+func TestSourceTaskStopWithSavepoint(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		drain bool
+		want  string
+	}{
+		{"stop", false, "emit:0 emit:1 emit:2 out:barrier7 snapshot:7@3 ack:7"},
+		{"drain", true, "emit:0 emit:1 emit:2 wm:max out:barrier7 snapshot:7@3 ack:7"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log []string
+			mail := make(chan Mail, 4)
+			src := &countingSource{n: 1000, log: &log}
+			src.onStep = func(next int) {
+				if next == 2 {
+					mail <- Mail{Kind: MailTriggerCheckpoint, Checkpoint: 7, Stop: true, Drain: tc.drain}
+				}
+			}
+			task := &Task{ID: "src", Name: "source", Parallel: 1, Ops: []Operator{src}, UIDs: []string{"src"},
+				Contexts: []*Context{{Operator: "src"}}, Writers: []ChannelWriter{eventLog{&log}},
+				Checkpointer: ackLog{&log}, Metrics: &TaskMetrics{Operators: []*OperatorMetrics{{}}}, Mail: mail}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- task.Run(ctx) }()
+			time.Sleep(50 * time.Millisecond) // a running source would emit hundreds meanwhile
+			mail <- Mail{Kind: MailCheckpointComplete, Checkpoint: 7}
+			mail <- Mail{Kind: MailStop}
+			if err := <-done; !errors.Is(err, ErrStopped) {
+				t.Fatalf("Run returned %v, want ErrStopped", err)
+			}
+			if got := strings.Join(log, " "); got != tc.want {
+				t.Errorf("\ngot  %s\nwant %s", got, tc.want)
+			}
+		})
 	}
 }

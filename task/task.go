@@ -19,7 +19,15 @@ const (
 	MailTriggerCheckpoint MailKind = iota
 	// MailCheckpointComplete says checkpoint Checkpoint completed everywhere.
 	MailCheckpointComplete
+	// MailStop ends the task where it stands, without end of input and
+	// without finishing its operators: the job stopped with a savepoint,
+	// which holds the task's state, and sinks committed what it covers.
+	// Run returns ErrStopped.
+	MailStop
 )
+
+// ErrStopped is what Run returns for a task ended by MailStop.
+var ErrStopped = errors.New("task stopped with a savepoint")
 
 // Mail is a control message for a task. Mail is served before input, so a
 // checkpoint trigger never waits behind a queue of batches.
@@ -27,6 +35,12 @@ type Mail struct {
 	Kind       MailKind
 	Checkpoint int64
 	Timestamp  int64 // trigger time, unix milliseconds
+	// Stop, on a trigger, makes it the last checkpoint of a stopping job
+	// (stop with savepoint): after the barrier the source emits nothing
+	// more, and waits for MailStop. Drain first advances the source's
+	// watermark to the maximum, so every event-time window and timer fires
+	// before the barrier (loom stop --drain).
+	Stop, Drain bool
 }
 
 // SourceOperator is the head of a source task: Step reads one batch from the
@@ -91,6 +105,8 @@ type Task struct {
 	blocked   []bool
 	arrived   int
 	lastCkpt  int64
+	// suspended is set on a source past the barrier of a stop-with-savepoint.
+	suspended bool
 	recordsIn *OperatorMetrics
 }
 
@@ -250,6 +266,17 @@ func (t *Task) runSource(ctx context.Context, src SourceOperator) error {
 		if err := t.serveMail(ctx, false, 0); err != nil {
 			return err
 		}
+		if t.suspended {
+			// Past the barrier of a stopping job's last checkpoint: only
+			// mail (completion, then MailStop) and timers are served.
+			if err := t.flush(); err != nil {
+				return err
+			}
+			if err := t.serveMail(ctx, true, 0); err != nil {
+				return err
+			}
+			continue
+		}
 		st, err := t.step(src)
 		if err != nil {
 			return err
@@ -321,8 +348,22 @@ func (t *Task) serveMail(ctx context.Context, wait bool, maxWait time.Duration) 
 
 func (t *Task) handleMail(m Mail) error {
 	switch m.Kind {
+	case MailStop:
+		return ErrStopped
 	case MailTriggerCheckpoint:
-		return t.checkpoint(m.Checkpoint, m.Timestamp)
+		if m.Drain && t.lastWM < MaxWatermark {
+			t.lastWM = MaxWatermark
+			t.Metrics.Watermark.Store(MaxWatermark)
+			if err := t.processWatermark(MaxWatermark); err != nil {
+				return err
+			}
+		}
+		if err := t.checkpoint(m.Checkpoint, m.Timestamp); err != nil {
+			return err
+		}
+		if m.Stop {
+			t.suspended = true
+		}
 	case MailCheckpointComplete:
 		for i, op := range t.Ops {
 			if l, ok := op.(CheckpointListener); ok {

@@ -123,9 +123,13 @@ func (l *checkpointLink) commands(ctx context.Context, x *engine.Execution) {
 					for i, s := range c.GetSources() {
 						sources[i] = deploy.TaskIDOf(s)
 					}
-					x.TriggerCheckpoint(c.GetCheckpoint(), time.UnixMilli(c.GetTimestampMs()), sources)
+					x.TriggerCheckpoint(c.GetCheckpoint(), time.UnixMilli(c.GetTimestampMs()), sources,
+						engine.Savepoint{Target: c.GetSavepointTarget(), Stop: c.GetStop(), Drain: c.GetDrain()})
 				case controlpb.CheckpointCommand_COMPLETE:
 					x.CompleteCheckpoint(c.GetCheckpoint())
+				case controlpb.CheckpointCommand_STOP:
+					l.lg.Printf("the job stops with a savepoint: stopping the subtasks")
+					x.Stop()
 				}
 			}
 		}

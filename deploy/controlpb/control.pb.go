@@ -33,6 +33,9 @@ type CheckpointCommand_Kind int32
 const (
 	CheckpointCommand_TRIGGER  CheckpointCommand_Kind = 0
 	CheckpointCommand_COMPLETE CheckpointCommand_Kind = 1
+	// STOP ends every subtask where it stands, after the completion of the
+	// savepoint the job stopped with (sent before it on the stream).
+	CheckpointCommand_STOP CheckpointCommand_Kind = 2
 )
 
 // Enum value maps for CheckpointCommand_Kind.
@@ -40,10 +43,12 @@ var (
 	CheckpointCommand_Kind_name = map[int32]string{
 		0: "TRIGGER",
 		1: "COMPLETE",
+		2: "STOP",
 	}
 	CheckpointCommand_Kind_value = map[string]int32{
 		"TRIGGER":  0,
 		"COMPLETE": 1,
+		"STOP":     2,
 	}
 )
 
@@ -796,7 +801,15 @@ type CheckpointCommand struct {
 	TimestampMs int64 `protobuf:"varint,3,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
 	// sources are the worker's source subtasks that inject the barrier
 	// (TRIGGER).
-	Sources       []*Subtask `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	Sources []*Subtask `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	// savepoint_target, on a TRIGGER of a savepoint, is the directory its
+	// snapshots go to instead of the job's checkpoint directory.
+	SavepointTarget string `protobuf:"bytes,5,opt,name=savepoint_target,json=savepointTarget,proto3" json:"savepoint_target,omitempty"`
+	// stop makes the trigger the last checkpoint of a job stopping with a
+	// savepoint: the sources emit nothing after its barrier; drain first
+	// advances their watermarks to the maximum.
+	Stop          bool `protobuf:"varint,6,opt,name=stop,proto3" json:"stop,omitempty"`
+	Drain         bool `protobuf:"varint,7,opt,name=drain,proto3" json:"drain,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -857,6 +870,27 @@ func (x *CheckpointCommand) GetSources() []*Subtask {
 		return x.Sources
 	}
 	return nil
+}
+
+func (x *CheckpointCommand) GetSavepointTarget() string {
+	if x != nil {
+		return x.SavepointTarget
+	}
+	return ""
+}
+
+func (x *CheckpointCommand) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
+func (x *CheckpointCommand) GetDrain() bool {
+	if x != nil {
+		return x.Drain
+	}
+	return false
 }
 
 type CheckpointReport struct {
@@ -1136,17 +1170,21 @@ const file_deploy_control_proto_rawDesc = "" +
 	"\x03Ack\"I\n" +
 	"\x12CheckpointsRequest\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
-	"\x03run\x18\x02 \x01(\x05R\x03run\"\xe4\x01\n" +
+	"\x03run\x18\x02 \x01(\x05R\x03run\"\xc3\x02\n" +
 	"\x11CheckpointCommand\x128\n" +
 	"\x04kind\x18\x01 \x01(\x0e2$.loom.control.CheckpointCommand.KindR\x04kind\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\x03R\n" +
 	"checkpoint\x12!\n" +
 	"\ftimestamp_ms\x18\x03 \x01(\x03R\vtimestampMs\x12/\n" +
-	"\asources\x18\x04 \x03(\v2\x15.loom.control.SubtaskR\asources\"!\n" +
+	"\asources\x18\x04 \x03(\v2\x15.loom.control.SubtaskR\asources\x12)\n" +
+	"\x10savepoint_target\x18\x05 \x01(\tR\x0fsavepointTarget\x12\x12\n" +
+	"\x04stop\x18\x06 \x01(\bR\x04stop\x12\x14\n" +
+	"\x05drain\x18\a \x01(\bR\x05drain\"+\n" +
 	"\x04Kind\x12\v\n" +
 	"\aTRIGGER\x10\x00\x12\f\n" +
-	"\bCOMPLETE\x10\x01\"\xa8\x01\n" +
+	"\bCOMPLETE\x10\x01\x12\b\n" +
+	"\x04STOP\x10\x02\"\xa8\x01\n" +
 	"\x10CheckpointReport\x12!\n" +
 	"\fcontainer_id\x18\x01 \x01(\tR\vcontainerId\x12\x10\n" +
 	"\x03run\x18\x02 \x01(\x05R\x03run\x12,\n" +
