@@ -94,17 +94,17 @@ type Task struct {
 	names  []string // operator names by index in Ops, for PanicErrors
 
 	// input state
-	chWM      []int64
-	chIdle    []bool
-	chDone    []bool
-	open      int // channels without end of input
-	lastWM    int64
-	idleSent  bool
-	aligning  int64 // checkpoint being aligned, 0 if none
-	alignTs   int64 // its trigger time, forwarded with the barrier
-	blocked   []bool
-	arrived   int
-	lastCkpt  int64
+	chWM     []int64
+	chIdle   []bool
+	chDone   []bool
+	open     int // channels without end of input
+	lastWM   int64
+	idleSent bool
+	aligning int64 // checkpoint being aligned, 0 if none
+	alignTs  int64 // its trigger time, forwarded with the barrier
+	blocked  []bool
+	arrived  int
+	lastCkpt int64
 	// suspended is set on a source past the barrier of a stop-with-savepoint.
 	suspended bool
 	recordsIn *OperatorMetrics
