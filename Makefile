@@ -27,6 +27,8 @@ demo: build
 bench:
 	$(GO) test -run '^$$' -bench '^Benchmark(Plan|Deploy)$$' -benchtime 3x ./scheduler ./jobmaster
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./bench/...
+	$(GO) test -run '^$$' -bench '^BenchmarkCoordinatorScale$$' -benchtime 3x ./checkpoint
+	$(GO) test -run '^$$' -bench '^BenchmarkIncrementalCheckpoint$$' -benchtime 50x ./state
 
 clean:
 	rm -rf $(BIN)

@@ -8,9 +8,10 @@
 // task acknowledgements, declines, failures, the result of the metadata
 // write — and carries out the Actions it returns: inject barriers at the
 // sources, write the metadata, tell tasks that a checkpoint completed or was
-// aborted, delete old checkpoints. Because every decision lives here, the same
-// code behaves the same in one process and across YARN containers, and every
-// path is tested by the scripted scenarios in testdata/.
+// aborted, delete old checkpoints, fail the job over when checkpoints keep
+// failing. Because every decision lives here, the same code behaves the same
+// in one process and across YARN containers, and every path is tested by the
+// scripted scenarios in testdata/.
 //
 // Storage lays a checkpoint out as <root>/chk-<id>/ holding one file per
 // task (written by a TaskWriter) and a _metadata file written last and
@@ -21,6 +22,11 @@
 // a file system is registered for, such as hdfs:// (OpenStorage, Load), or
 // the strict in-memory file system on which its tests crash a checkpoint at
 // every step.
+//
+// Incremental checkpoints share files: each uploads only the files no
+// retained checkpoint has and references the rest. The SharedRegistry, pure
+// like the Coordinator, counts the references and says when a shared file
+// may be deleted.
 package checkpoint
 
 import (
@@ -34,6 +40,14 @@ import (
 // Config.Retain is zero: the latest one is all a restart needs.
 const DefaultRetain = 1
 
+// DefaultMaxConcurrent is the number of checkpoints that may be in flight at
+// once when Config.MaxConcurrent is zero, Flink's default: one.
+const DefaultMaxConcurrent = 1
+
+// TolerateAnyFailures, as Config.TolerableFailures, never fails the job over
+// because checkpoints fail.
+const TolerateAnyFailures = -1
+
 // TaskID names one subtask: Task is the id of the chain (job vertex) it runs,
 // Subtask its index in [0, parallelism).
 type TaskID struct {
@@ -44,6 +58,14 @@ type TaskID struct {
 // String is "task/subtask", the form used in logs, errors and test scripts.
 func (t TaskID) String() string { return fmt.Sprintf("%s/%d", t.Task, t.Subtask) }
 
+// compareTasks orders tasks by task, then subtask: the order of Finalize.Tasks.
+func compareTasks(a, b TaskID) int {
+	if c := strings.Compare(a.Task, b.Task); c != 0 {
+		return c
+	}
+	return a.Subtask - b.Subtask
+}
+
 // Config is what the coordinator needs to know about the job.
 type Config struct {
 	// Interval is the least time between the triggers of two checkpoints.
@@ -53,8 +75,31 @@ type Config struct {
 	Timeout time.Duration
 	// MinPause is the least time between the end of one checkpoint (completed
 	// or aborted) and the trigger of the next, so that slow checkpoints leave
-	// the job time to process records.
+	// the job time to process records. Like Flink's, it applies only when
+	// MaxConcurrent is 1: with checkpoints overlapping there is no time
+	// between them to protect, and Flink documents the two as exclusive.
 	MinPause time.Duration
+	// MaxConcurrent is how many checkpoints may be in flight at once
+	// (Flink's execution.checkpointing.max-concurrent-checkpoints); a trigger
+	// that falls due while that many are pending waits until one ends. Zero
+	// means DefaultMaxConcurrent, one. More lets a job whose checkpoints take
+	// longer than the interval still checkpoint every interval.
+	MaxConcurrent int
+	// TolerableFailures is how many checkpoints in a row may fail before the
+	// coordinator asks for the job to fail over with a Fail action (Flink's
+	// execution.checkpointing.tolerable-failed-checkpoints). As in Flink, the
+	// zero value tolerates none: the first failed checkpoint fails the job
+	// over, because a job that cannot checkpoint replays ever more input on
+	// its next restart. TolerateAnyFailures (-1) never fails the job over,
+	// loom's behaviour before this option.
+	//
+	// Failures count when a restart might cure them: a timeout, a decline (a
+	// task could not write its snapshot) and a failed metadata write. A
+	// checkpoint aborted because a later one completed first (subsumed),
+	// because a task finished or because a task failed (the job fails over
+	// for that anyway) does not count. A completed checkpoint resets the
+	// count.
+	TolerableFailures int
 	// Retain is how many completed checkpoints are kept; older ones are
 	// discarded. Zero means DefaultRetain.
 	Retain int
@@ -76,6 +121,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("checkpoint timeout must be positive, got %v", c.Timeout)
 	case c.MinPause < 0:
 		return fmt.Errorf("checkpoint min pause must not be negative, got %v", c.MinPause)
+	case c.MaxConcurrent < 0:
+		return fmt.Errorf("max concurrent checkpoints must not be negative, got %d", c.MaxConcurrent)
+	case c.TolerableFailures < TolerateAnyFailures:
+		return fmt.Errorf("tolerable failed checkpoints must be at least 0, or -1 for any number, got %d", c.TolerableFailures)
 	case c.Retain < 0:
 		return fmt.Errorf("checkpoints to retain must not be negative, got %d", c.Retain)
 	case len(c.Tasks) == 0:
@@ -104,7 +153,7 @@ func (c Config) Validate() error {
 }
 
 // Action is an instruction from the Coordinator to its driver: one of
-// Trigger, Finalize, NotifyComplete, Abort or Discard.
+// Trigger, Finalize, NotifyComplete, Abort, Discard or Fail.
 type Action interface {
 	String() string
 	action()
@@ -120,7 +169,8 @@ type Trigger struct {
 
 // Finalize says every task acknowledged checkpoint ID: the driver writes the
 // metadata (Storage.WriteMetadata) and then reports the result with
-// Coordinator.Finalized. Tasks are ordered by task, then subtask.
+// Coordinator.Finalized. Tasks are ordered by task, then subtask; the driver
+// owns the slice.
 type Finalize struct {
 	ID        int64
 	Timestamp time.Time // of the trigger: the checkpoint's time in its metadata
@@ -133,8 +183,9 @@ type NotifyComplete struct{ ID int64 }
 
 // Abort says checkpoint ID will never complete: the driver tells the tasks
 // (which drop its snapshots) and deletes its partial files (Storage.Discard).
-// An Abort may repeat for an id, when a late acknowledgement shows a file
-// written after the first clean-up; deleting is idempotent.
+// An Abort may repeat for an id, when a late acknowledgement or metadata
+// write shows a file written after the first clean-up; deleting is
+// idempotent.
 type Abort struct {
 	ID     int64
 	Reason string
@@ -144,11 +195,19 @@ type Abort struct {
 // retention (Storage.Discard).
 type Discard struct{ ID int64 }
 
+// Fail says the job must fail over: more checkpoints failed in a row than
+// Config.TolerableFailures allows. Reason says which checkpoints failed and
+// why. It comes once per run of failures: the coordinator keeps
+// coordinating until the driver stops it, and only a completed checkpoint
+// followed by new failures brings another Fail.
+type Fail struct{ Reason string }
+
 func (Trigger) action()        {}
 func (Finalize) action()       {}
 func (NotifyComplete) action() {}
 func (Abort) action()          {}
 func (Discard) action()        {}
+func (Fail) action()           {}
 
 func (a Trigger) String() string {
 	return fmt.Sprintf("trigger %d at %s sources=%s", a.ID, a.Timestamp.Format(time.RFC3339Nano), joinTasks(a.Sources))
@@ -165,6 +224,7 @@ func (a Finalize) String() string {
 func (a NotifyComplete) String() string { return fmt.Sprintf("notify-complete %d", a.ID) }
 func (a Abort) String() string          { return fmt.Sprintf("abort %d: %s", a.ID, a.Reason) }
 func (a Discard) String() string        { return fmt.Sprintf("discard %d", a.ID) }
+func (a Fail) String() string           { return "fail: " + a.Reason }
 
 func joinTasks(ts []TaskID) string {
 	s := make([]string, len(ts))
@@ -179,11 +239,15 @@ type Stats struct {
 	Triggered int64
 	Completed int64
 	Aborted   int64
-	// Ignored counts acknowledgements and declines that matched no pending
-	// checkpoint or came from a task the coordinator does not know: late
-	// messages after an abort, duplicates, or a wiring bug if it keeps growing.
-	Ignored         int64
-	LastCompletedID int64 // 0 before the first completion
+	// Ignored counts acknowledgements, declines and metadata reports that
+	// matched no pending checkpoint or came from a task the coordinator does
+	// not know: late messages after an abort, duplicates, or a wiring bug if
+	// it keeps growing.
+	Ignored int64
+	// ConsecutiveFailures counts the failed checkpoints since the last
+	// completion that count against Config.TolerableFailures.
+	ConsecutiveFailures int
+	LastCompletedID     int64 // 0 before the first completion
 	// LastDuration, MaxDuration and TotalDuration measure trigger to
 	// completion of completed checkpoints, on the clock given by Tick.
 	LastDuration  time.Duration
@@ -191,32 +255,66 @@ type Stats struct {
 	TotalDuration time.Duration
 }
 
-// pending is the checkpoint in flight: triggered, not yet completed or aborted.
+// pending is a checkpoint in flight: triggered, not yet completed or aborted.
 type pending struct {
 	id          int64
 	triggeredAt time.Time
-	acks        map[TaskID]TaskSnapshot
+	// snaps and acked are indexed by the task's place in Coordinator.order,
+	// so that an ack costs one map lookup and Finalize needs no sort.
+	snaps []TaskSnapshot
+	acked []bool
+	nAcks int
 	// finalizing is set once all tasks acknowledged and Finalize was issued:
 	// the checkpoint now waits only for the metadata write.
 	finalizing bool
 }
 
+// abortedID is an aborted checkpoint remembered for late messages.
+type abortedID struct {
+	id int64
+	// writing is set when the checkpoint was subsumed while its metadata
+	// was being written: the write may still land, and its report must
+	// bring the Abort again so that the driver deletes what it wrote.
+	writing bool
+}
+
+// failureRun is the run of counted failures since the last completion.
+type failureRun struct {
+	count int
+	// last holds the reasons of the latest few failures, for Fail.Reason.
+	last []string
+	// failed is set once Fail was returned for this run.
+	failed bool
+}
+
+// failReasons bounds how many failures Fail.Reason spells out.
+const failReasons = 3
+
 // Coordinator decides when checkpoints start, complete and are abandoned. At
-// most one checkpoint is pending at a time. It is not safe for concurrent use:
-// one driver goroutine feeds it events.
+// most Config.MaxConcurrent checkpoints are pending at a time. It is not safe
+// for concurrent use: one driver goroutine feeds it events.
 //
 // Its clock is the latest time passed to Tick (it never goes back), so the
 // driver ticks often — every tenth of the interval or faster — and durations
 // in Stats have the resolution of the tick period.
+//
+// Checkpoints complete in id order. When one completes, every older one still
+// pending is aborted as subsumed, as in Flink: a restart would use the newer
+// one, and an older completion after it would confuse sinks committing in
+// checkpoint order.
 //
 // When any task finishes (reaches the end of its input), checkpointing ends
 // for the job: a checkpoint could no longer cover the finished task's state,
 // so no new checkpoint is triggered, and a pending one the finished task has
 // not acknowledged is aborted.
 type Coordinator struct {
-	cfg     Config
-	retain  int
-	tasks   map[TaskID]bool
+	cfg           Config
+	retain        int
+	maxConcurrent int
+	// tasks maps each task to its place in order, which is sorted as
+	// Finalize.Tasks must be.
+	tasks   map[TaskID]int
+	order   []TaskID
 	sources []TaskID
 
 	nextID  int64
@@ -225,12 +323,15 @@ type Coordinator struct {
 	// lastTrigger and lastEnd pace triggers by Interval and MinPause.
 	lastTrigger time.Time
 	lastEnd     time.Time
-	pending     *pending
+	// pending holds the checkpoints in flight, oldest (lowest id) first.
+	pending []*pending
 	// completed holds retained completed checkpoint ids, oldest first.
 	completed []int64
-	// aborted holds the latest abortedMemory aborted ids, to recognize late acks.
-	aborted  []int64
-	finished map[TaskID]bool
+	// aborted holds the latest abortedMemory aborted ids, to recognize late
+	// messages.
+	aborted  []abortedID
+	ended    bool
+	failures failureRun
 	stats    Stats
 }
 
@@ -253,44 +354,76 @@ func New(cfg Config, nextID int64) (*Coordinator, error) {
 		return nil, fmt.Errorf("next checkpoint id %d must exceed the retained checkpoint %d", nextID, cfg.Retained[n-1])
 	}
 	c := &Coordinator{
-		cfg:       cfg,
-		retain:    cfg.Retain,
-		tasks:     make(map[TaskID]bool, len(cfg.Tasks)),
-		sources:   slices.Clone(cfg.Sources),
-		nextID:    nextID,
-		completed: slices.Clone(cfg.Retained),
-		finished:  make(map[TaskID]bool),
+		cfg:           cfg,
+		retain:        cfg.Retain,
+		maxConcurrent: cfg.MaxConcurrent,
+		tasks:         make(map[TaskID]int, len(cfg.Tasks)),
+		order:         slices.Clone(cfg.Tasks),
+		sources:       slices.Clone(cfg.Sources),
+		nextID:        nextID,
+		completed:     slices.Clone(cfg.Retained),
 	}
 	if c.retain == 0 {
 		c.retain = DefaultRetain
 	}
-	for _, t := range cfg.Tasks {
-		c.tasks[t] = true
+	if c.maxConcurrent == 0 {
+		c.maxConcurrent = DefaultMaxConcurrent
+	}
+	slices.SortFunc(c.order, compareTasks)
+	for i, t := range c.order {
+		c.tasks[t] = i
 	}
 	return c, nil
 }
 
 // Stats returns the counters so far.
-func (c *Coordinator) Stats() Stats { return c.stats }
+func (c *Coordinator) Stats() Stats {
+	s := c.stats
+	s.ConsecutiveFailures = c.failures.count
+	return s
+}
 
-// Pending returns the id of the checkpoint in flight, if any.
+// Pending returns the id of the oldest checkpoint in flight, if any; with
+// MaxConcurrent 1 the only one. PendingIDs lists them all.
 func (c *Coordinator) Pending() (id int64, ok bool) {
-	if c.pending == nil {
+	if len(c.pending) == 0 {
 		return 0, false
 	}
-	return c.pending.id, true
+	return c.pending[0].id, true
+}
+
+// PendingIDs returns the ids of the checkpoints in flight, oldest first: a
+// driver that stops deletes their files.
+func (c *Coordinator) PendingIDs() []int64 {
+	ids := make([]int64, len(c.pending))
+	for i, p := range c.pending {
+		ids[i] = p.id
+	}
+	return ids
 }
 
 // NextID is the id the next checkpoint will get.
 func (c *Coordinator) NextID() int64 { return c.nextID }
 
 // Ended reports whether checkpointing has ended because a task finished.
-func (c *Coordinator) Ended() bool { return len(c.finished) > 0 }
+func (c *Coordinator) Ended() bool { return c.ended }
 
-// Tick advances the clock to now. It aborts a pending checkpoint past its
-// timeout and triggers a new one when none is pending, Interval has passed
-// since the last trigger and MinPause since the end of the last checkpoint.
-// The first checkpoint is triggered one Interval after the first Tick.
+// find returns the pending checkpoint id, or nil. A scan is enough: at most
+// MaxConcurrent checkpoints are pending.
+func (c *Coordinator) find(id int64) *pending {
+	for _, p := range c.pending {
+		if p.id == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// Tick advances the clock to now. It aborts pending checkpoints past their
+// timeout and triggers a new one when fewer than MaxConcurrent are pending,
+// Interval has passed since the last trigger and, with MaxConcurrent 1,
+// MinPause since the end of the last checkpoint. The first checkpoint is
+// triggered one Interval after the first Tick.
 func (c *Coordinator) Tick(now time.Time) []Action {
 	if !c.started {
 		c.started = true
@@ -302,15 +435,21 @@ func (c *Coordinator) Tick(now time.Time) []Action {
 		c.now = now
 	}
 	var out []Action
-	if p := c.pending; p != nil && !p.finalizing && c.now.Sub(p.triggeredAt) >= c.cfg.Timeout {
-		out = c.abort(out, fmt.Sprintf("timed out after %v with %d of %d tasks acknowledged%s",
-			c.cfg.Timeout, len(p.acks), len(c.tasks), c.missing(p)))
+	// Clone: abort removes from c.pending.
+	for _, p := range slices.Clone(c.pending) {
+		if !p.finalizing && c.now.Sub(p.triggeredAt) >= c.cfg.Timeout {
+			out = c.abort(out, p, true, fmt.Sprintf("timed out after %v with %d of %d tasks acknowledged%s",
+				c.cfg.Timeout, p.nAcks, len(c.order), c.missing(p)))
+		}
 	}
-	if c.pending == nil && !c.Ended() &&
-		c.now.Sub(c.lastTrigger) >= c.cfg.Interval && c.now.Sub(c.lastEnd) >= c.cfg.MinPause {
+	if len(c.pending) < c.maxConcurrent && !c.ended && c.now.Sub(c.lastTrigger) >= c.cfg.Interval &&
+		(c.maxConcurrent > 1 || c.now.Sub(c.lastEnd) >= c.cfg.MinPause) {
 		id := c.nextID
 		c.nextID++
-		c.pending = &pending{id: id, triggeredAt: c.now, acks: make(map[TaskID]TaskSnapshot, len(c.tasks))}
+		c.pending = append(c.pending, &pending{
+			id: id, triggeredAt: c.now,
+			snaps: make([]TaskSnapshot, len(c.order)), acked: make([]bool, len(c.order)),
+		})
 		c.lastTrigger = c.now
 		c.stats.Triggered++
 		out = append(out, Trigger{ID: id, Timestamp: c.now, Sources: slices.Clone(c.sources)})
@@ -322,16 +461,20 @@ func (c *Coordinator) Tick(now time.Time) []Action {
 // reason of a timeout: the user's first clue to a stuck task.
 func (c *Coordinator) missing(p *pending) string {
 	var miss []string
+	n := 0
 	for _, t := range c.cfg.Tasks {
-		if _, ok := p.acks[t]; !ok {
+		if p.acked[c.tasks[t]] {
+			continue
+		}
+		if n++; n <= 3 {
 			miss = append(miss, t.String())
 		}
 	}
-	if len(miss) == 0 {
+	if n == 0 {
 		return ""
 	}
-	if len(miss) > 3 {
-		miss = append(miss[:3], fmt.Sprintf("and %d more", len(miss)-3))
+	if n > 3 {
+		miss = append(miss, fmt.Sprintf("and %d more", n-3))
 	}
 	return " (waiting for " + strings.Join(miss, ", ") + ")"
 }
@@ -345,61 +488,84 @@ func (c *Coordinator) missing(p *pending) string {
 // Abort again, because the task's file was written after the clean-up and
 // must be deleted too.
 func (c *Coordinator) Ack(id int64, task TaskID, snap TaskSnapshot) []Action {
-	p := c.pending
-	if p == nil || p.id != id || p.finalizing || !c.tasks[task] {
+	p := c.find(id)
+	i, known := c.tasks[task]
+	if p == nil || p.finalizing || !known {
 		c.stats.Ignored++
-		if slices.Contains(c.aborted, id) {
+		if c.wasAborted(id) != nil {
 			return []Action{Abort{ID: id, Reason: fmt.Sprintf("late acknowledgement from %v after the checkpoint was aborted", task)}}
 		}
 		return nil
 	}
-	if _, dup := p.acks[task]; dup {
+	if p.acked[i] {
 		c.stats.Ignored++
 		return nil
 	}
-	p.acks[task] = snap
-	if len(p.acks) < len(c.tasks) {
+	p.acked[i] = true
+	p.snaps[i] = snap
+	p.nAcks++
+	if p.nAcks < len(c.order) {
 		return nil
 	}
 	p.finalizing = true
-	snaps := make([]TaskSnapshot, 0, len(p.acks))
-	for _, s := range p.acks {
-		snaps = append(snaps, s)
-	}
-	slices.SortFunc(snaps, func(a, b TaskSnapshot) int {
-		if c := strings.Compare(a.Task, b.Task); c != 0 {
-			return c
-		}
-		return a.Subtask - b.Subtask
-	})
+	snaps := p.snaps
+	p.snaps = nil // the driver owns them now
 	return []Action{Finalize{ID: id, Timestamp: p.triggeredAt, Tasks: snaps}}
 }
 
+// wasAborted returns the memory of aborted checkpoint id, or nil.
+func (c *Coordinator) wasAborted(id int64) *abortedID {
+	for i := range c.aborted {
+		if c.aborted[i].id == id {
+			return &c.aborted[i]
+		}
+	}
+	return nil
+}
+
 // Decline records that task could not snapshot checkpoint id (for example
-// because it is still restoring); the checkpoint is aborted.
+// because it could not write its state); the checkpoint is aborted, and the
+// failure counts against TolerableFailures.
 func (c *Coordinator) Decline(id int64, task TaskID, reason string) []Action {
-	p := c.pending
-	if p == nil || p.id != id || p.finalizing || !c.tasks[task] {
+	p := c.find(id)
+	if _, known := c.tasks[task]; p == nil || p.finalizing || !known {
 		c.stats.Ignored++
 		return nil
 	}
-	return c.abort(nil, fmt.Sprintf("declined by %v: %s", task, reason))
+	return c.abort(nil, p, true, fmt.Sprintf("declined by %v: %s", task, reason))
 }
 
 // Finalized reports the result of writing checkpoint id's metadata. On
-// success the checkpoint is complete: it returns NotifyComplete and a Discard
-// for each completed checkpoint beyond retention. On failure it returns Abort.
-// A report for any other id is ignored, so a checkpoint never completes twice.
+// success the checkpoint is complete: it returns an Abort for each older
+// checkpoint still pending (subsumed), NotifyComplete, and a Discard for each
+// completed checkpoint beyond retention. On failure it returns Abort, and the
+// failure counts against TolerableFailures. A report for any other id is
+// ignored, so a checkpoint never completes twice; but the report of a write
+// that outlived its checkpoint's subsumption brings the Abort again, to
+// delete what the write left.
 func (c *Coordinator) Finalized(id int64, err error) []Action {
-	p := c.pending
-	if p == nil || p.id != id || !p.finalizing {
+	p := c.find(id)
+	if p == nil || !p.finalizing {
 		c.stats.Ignored++
+		if a := c.wasAborted(id); a != nil && a.writing {
+			a.writing = false
+			return []Action{Abort{ID: id, Reason: "metadata write ended after the checkpoint was subsumed"}}
+		}
 		return nil
 	}
 	if err != nil {
-		return c.abort(nil, fmt.Sprintf("writing metadata failed: %v", err))
+		return c.abort(nil, p, true, fmt.Sprintf("writing metadata failed: %v", err))
 	}
-	c.pending = nil
+	var out []Action
+	// Pending checkpoints are in id order: those before p are older.
+	for len(c.pending) > 0 && c.pending[0] != p {
+		old := c.pending[0]
+		out = c.abort(out, old, false, fmt.Sprintf("subsumed by checkpoint %d, which completed first", id))
+		if old.finalizing {
+			c.wasAborted(old.id).writing = true
+		}
+	}
+	c.remove(p)
 	c.lastEnd = c.now
 	d := c.now.Sub(p.triggeredAt)
 	c.stats.Completed++
@@ -407,7 +573,8 @@ func (c *Coordinator) Finalized(id int64, err error) []Action {
 	c.stats.LastDuration = d
 	c.stats.TotalDuration += d
 	c.stats.MaxDuration = max(c.stats.MaxDuration, d)
-	out := []Action{NotifyComplete{ID: id}}
+	c.failures = failureRun{}
+	out = append(out, NotifyComplete{ID: id})
 	c.completed = append(c.completed, id)
 	for len(c.completed) > c.retain {
 		out = append(out, Discard{ID: c.completed[0]})
@@ -417,47 +584,91 @@ func (c *Coordinator) Finalized(id int64, err error) []Action {
 }
 
 // TaskFinished records that task reached the end of its input. Checkpointing
-// ends for the job; a pending checkpoint the task has not acknowledged is
-// aborted (one it acknowledged may still complete).
+// ends for the job; pending checkpoints the task has not acknowledged are
+// aborted (one it acknowledged may still complete). These aborts do not
+// count against TolerableFailures.
 func (c *Coordinator) TaskFinished(task TaskID) []Action {
-	if !c.tasks[task] {
+	i, known := c.tasks[task]
+	if !known {
 		c.stats.Ignored++
 		return nil
 	}
-	c.finished[task] = true
-	p := c.pending
-	if p == nil || p.finalizing {
-		return nil
+	c.ended = true
+	var out []Action
+	for _, p := range slices.Clone(c.pending) {
+		if !p.finalizing && !p.acked[i] {
+			out = c.abort(out, p, false, fmt.Sprintf("task %v finished before acknowledging", task))
+		}
 	}
-	if _, acked := p.acks[task]; acked {
-		return nil
-	}
-	return c.abort(nil, fmt.Sprintf("task %v finished before acknowledging", task))
+	return out
 }
 
-// TaskFailed records that task failed; a pending checkpoint that still waits
-// for acknowledgements is aborted. One already finalizing is not: its state
-// is complete and the driver's metadata write decides it.
+// TaskFailed records that task failed; pending checkpoints that still wait
+// for acknowledgements are aborted. One already finalizing is not: its state
+// is complete and the driver's metadata write decides it. These aborts do
+// not count against TolerableFailures: the job fails over for the task
+// anyway.
 func (c *Coordinator) TaskFailed(task TaskID) []Action {
-	if !c.tasks[task] {
+	if _, known := c.tasks[task]; !known {
 		c.stats.Ignored++
 		return nil
 	}
-	p := c.pending
-	if p == nil || p.finalizing {
-		return nil
+	var out []Action
+	for _, p := range slices.Clone(c.pending) {
+		if !p.finalizing {
+			out = c.abort(out, p, false, fmt.Sprintf("task %v failed", task))
+		}
 	}
-	return c.abort(nil, fmt.Sprintf("task %v failed", task))
+	return out
 }
 
-func (c *Coordinator) abort(out []Action, reason string) []Action {
-	id := c.pending.id
-	c.pending = nil
+// remove takes p out of the pending checkpoints.
+func (c *Coordinator) remove(p *pending) {
+	c.pending = slices.DeleteFunc(c.pending, func(q *pending) bool { return q == p })
+}
+
+// abort ends pending checkpoint p and appends its Abort to out; a counted
+// failure may append Fail too.
+func (c *Coordinator) abort(out []Action, p *pending, counted bool, reason string) []Action {
+	c.remove(p)
 	c.lastEnd = c.now
 	c.stats.Aborted++
 	if len(c.aborted) == abortedMemory {
 		c.aborted = append(c.aborted[:0], c.aborted[1:]...)
 	}
-	c.aborted = append(c.aborted, id)
-	return append(out, Abort{ID: id, Reason: reason})
+	c.aborted = append(c.aborted, abortedID{id: p.id})
+	out = append(out, Abort{ID: p.id, Reason: reason})
+	if counted {
+		out = c.countFailure(out, p.id, reason)
+	}
+	return out
+}
+
+// countFailure adds the failure of checkpoint id to the run of failures and
+// appends Fail to out when the run first exceeds TolerableFailures.
+func (c *Coordinator) countFailure(out []Action, id int64, reason string) []Action {
+	tol := c.cfg.TolerableFailures
+	if tol == TolerateAnyFailures {
+		return out
+	}
+	f := &c.failures
+	f.count++
+	if len(f.last) == failReasons {
+		f.last = append(f.last[:0], f.last[1:]...)
+	}
+	f.last = append(f.last, fmt.Sprintf("checkpoint %d: %s", id, reason))
+	if f.count <= tol || f.failed {
+		return out
+	}
+	f.failed = true
+	which := ": "
+	if f.count > len(f.last) {
+		which = fmt.Sprintf(", the last %d: ", len(f.last))
+	}
+	failed := "1 checkpoint"
+	if f.count > 1 {
+		failed = fmt.Sprintf("%d checkpoints", f.count)
+	}
+	return append(out, Fail{Reason: fmt.Sprintf("%s failed in a row, more than the %d tolerated%s%s",
+		failed, tol, which, strings.Join(f.last, "; "))})
 }

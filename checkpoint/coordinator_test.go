@@ -15,7 +15,7 @@ import (
 // Each script is a story of commands, each followed by "----" and the actions
 // it must produce, one per line ("(none)" for none):
 //
-//	new interval=10s timeout=5s [min-pause=0s] [retain=1] [next=1] tasks=src/0,map/0 sources=src/0 [retained=3,4]
+//	new interval=10s timeout=5s [min-pause=0s] [max-concurrent=1] [tolerable=0] [retain=1] [next=1] tasks=src/0,map/0 sources=src/0 [retained=3,4]
 //	tick <time since start>
 //	ack <id> <task/subtask>...
 //	decline <id> <task/subtask> <reason...>
@@ -23,6 +23,7 @@ import (
 //	finish <task/subtask>
 //	fail <task/subtask>
 //	stats
+//	failures
 //
 // Times print as offsets from the start. Run with -rewrite to regenerate the
 // expectations, then review the diff.
@@ -83,14 +84,16 @@ func (d *coordScenario) run(cmd string) []string {
 	case "stats":
 		s := d.c.Stats()
 		pending := "none"
-		if id, ok := d.c.Pending(); ok {
-			pending = strconv.FormatInt(id, 10)
+		if ids := d.c.PendingIDs(); len(ids) > 0 {
+			pending = strings.Trim(strings.Join(strings.Fields(fmt.Sprint(ids)), ","), "[]")
 		}
 		return []string{
 			fmt.Sprintf("triggered=%d completed=%d aborted=%d ignored=%d", s.Triggered, s.Completed, s.Aborted, s.Ignored),
 			fmt.Sprintf("last-completed=%d last-duration=%v max-duration=%v total-duration=%v", s.LastCompletedID, s.LastDuration, s.MaxDuration, s.TotalDuration),
 			fmt.Sprintf("pending=%s next-id=%d ended=%v", pending, d.c.NextID(), d.c.Ended()),
 		}
+	case "failures":
+		return []string{fmt.Sprintf("consecutive=%d", d.c.Stats().ConsecutiveFailures)}
 	default:
 		return []string{fmt.Sprintf("error: unknown command %q", f[0])}
 	}
@@ -163,6 +166,10 @@ func parseConfig(args []string) (Config, int64, error) {
 			cfg.Timeout, err = time.ParseDuration(v)
 		case "min-pause":
 			cfg.MinPause, err = time.ParseDuration(v)
+		case "max-concurrent":
+			cfg.MaxConcurrent, err = strconv.Atoi(v)
+		case "tolerable":
+			cfg.TolerableFailures, err = strconv.Atoi(v)
 		case "retain":
 			cfg.Retain, err = strconv.Atoi(v)
 		case "next":

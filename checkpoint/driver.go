@@ -35,6 +35,9 @@ type DriverConfig struct {
 	OnComplete func(id int64, duration time.Duration, bytes int64)
 	// OnAbort, if set, hears of every aborted checkpoint.
 	OnAbort func(id int64, reason string)
+	// OnFail hears that more checkpoints failed in a row than the
+	// coordinator tolerates: the run must fail over (Fail).
+	OnFail func(reason string)
 }
 
 // Driver carries out a Coordinator's actions: it writes the metadata that
@@ -102,7 +105,7 @@ func (d *Driver) TaskFinished(task TaskID) { d.apply(d.coord.TaskFinished(task))
 // flight will never complete, so its files are deleted. Completed
 // checkpoints stay for the next run to restore.
 func (d *Driver) Stop() {
-	if id, ok := d.coord.Pending(); ok {
+	for _, id := range d.coord.PendingIDs() {
 		d.storage.Discard(id)
 	}
 }
@@ -138,6 +141,10 @@ func (d *Driver) apply(actions []Action) {
 			}
 		case Discard:
 			d.storage.Discard(a.ID)
+		case Fail:
+			if d.cfg.OnFail != nil {
+				d.cfg.OnFail(a.Reason)
+			}
 		}
 	}
 }

@@ -118,6 +118,13 @@ var (
 	// the start of the next, so a slow job still makes progress.
 	CheckpointMinPause = Duration("execution.checkpointing.min-pause", 0,
 		"least time between the end of one checkpoint and the start of the next")
+	// CheckpointMaxConcurrent is how many checkpoints may be in flight.
+	CheckpointMaxConcurrent = Int("execution.checkpointing.max-concurrent-checkpoints", 1,
+		"checkpoints that may be in flight at once").Check(atLeast(1))
+	// CheckpointTolerableFailures is how many checkpoints in a row may fail
+	// (time out, be declined, fail to write) before the job fails over.
+	CheckpointTolerableFailures = Int("execution.checkpointing.tolerable-failed-checkpoints", 0,
+		"checkpoint failures in a row tolerated before the job fails over and restarts by its restart strategy; -1 tolerates any number").Check(atLeast(-1))
 	// CheckpointDir is where checkpoints are stored (local path or hdfs:// URL).
 	CheckpointDir = String("state.checkpoints.dir", "",
 		"directory or hdfs:// URL where checkpoints are stored")

@@ -128,7 +128,8 @@ func (c *checkpointer) init(restored *checkpoint.Metadata) error {
 	c.outbox = map[checkpoint.TaskID][]task.Mail{}
 	cfg := checkpoint.Config{
 		Interval: c.x.opts.CheckpointInterval, Timeout: c.x.opts.CheckpointTimeout, MinPause: c.x.opts.CheckpointMinPause,
-		Retain: c.x.opts.CheckpointsRetain,
+		Retain: c.x.opts.CheckpointsRetain, MaxConcurrent: c.x.opts.CheckpointMaxConcurrent,
+		TolerableFailures: c.x.opts.CheckpointTolerableFailures,
 	}
 	for _, t := range c.x.tasks {
 		cfg.Tasks = append(cfg.Tasks, t.id)
@@ -148,6 +149,9 @@ func (c *checkpointer) init(restored *checkpoint.Metadata) error {
 			}
 		},
 		OnAbort: c.x.opts.OnCheckpointAborted,
+		OnFail: func(reason string) {
+			c.x.failRun(fmt.Errorf("job %s fails over: %s (%s)", c.x.g.Name, reason, "execution.checkpointing.tolerable-failed-checkpoints"))
+		},
 	}
 	if restored != nil {
 		dc.Restored = restored.ID

@@ -39,6 +39,10 @@ type Options struct {
 	CheckpointTimeout  time.Duration
 	CheckpointMinPause time.Duration
 	CheckpointsRetain  int
+	// CheckpointMaxConcurrent and CheckpointTolerableFailures are the
+	// coordinator's checkpoint.Config.MaxConcurrent and TolerableFailures.
+	CheckpointMaxConcurrent     int
+	CheckpointTolerableFailures int
 	// RestoreFrom is a checkpoint (chk-N directory) or a directory of them.
 	RestoreFrom string
 	// BadRecords is the job's bad-record policy.
@@ -101,6 +105,8 @@ type Execution struct {
 	stateRoot *stateRoot
 	// cp is the checkpoint goroutine, nil when checkpointing is off.
 	cp *checkpointer
+	// failRun fails the execution with err (the first error wins).
+	failRun func(err error)
 
 	completed atomic.Int64
 	sourceOps []*task.OperatorMetrics
@@ -251,6 +257,7 @@ func Start(ctx context.Context, g *graph.Graph, opts Options) (*Execution, error
 			cancel()
 		})
 	}
+	x.failRun = fail
 	x.running.Store(int64(len(x.tasks)))
 	for _, t := range x.tasks {
 		wg.Add(1)

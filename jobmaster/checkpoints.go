@@ -61,7 +61,8 @@ func (m *Master) startCheckpoints(run int) {
 	}
 	rc := &runCheckpoints{m: m, run: run, streams: map[int]*commandQueue{}}
 	cc := checkpoint.Config{Interval: conf.CheckpointInterval.Get(cfg), Timeout: conf.CheckpointTimeout.Get(cfg),
-		MinPause: conf.CheckpointMinPause.Get(cfg), Retain: conf.CheckpointsRetained.Get(cfg)}
+		MinPause: conf.CheckpointMinPause.Get(cfg), Retain: conf.CheckpointsRetained.Get(cfg),
+		MaxConcurrent: conf.CheckpointMaxConcurrent.Get(cfg), TolerableFailures: conf.CheckpointTolerableFailures.Get(cfg)}
 	for _, c := range m.job.Plan.Chains {
 		for i := 0; i < c.Parallelism; i++ {
 			id := checkpoint.TaskID{Task: c.ID, Subtask: i}
@@ -79,6 +80,10 @@ func (m *Master) startCheckpoints(run int) {
 			if f := m.opts.OnCheckpoint; f != nil {
 				f(id, d, size)
 			}
+		},
+		OnFail: func(reason string) {
+			m.log.Printf("run %d fails over: %s", run, reason)
+			m.do(m.jm.FailRun(fmt.Sprintf("checkpoints failed: %s (%s=%d)", reason, conf.CheckpointTolerableFailures.Key(), cc.TolerableFailures), time.Now()))
 		},
 		OnAbort: func(id int64, reason string) {
 			m.board.checkpointEnded(id, 0, 0, "", reason)

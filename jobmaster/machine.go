@@ -459,6 +459,16 @@ func (m *Machine) WorkerFailed(container, errText string, peerLost bool, now tim
 	return m.fail(cause)
 }
 
+// FailRun ends the current run for a reason of the job master's own (its
+// checkpoints keep failing): a restart if the strategy allows one.
+func (m *Machine) FailRun(cause string, now time.Time) []Action {
+	m.now = now
+	if m.phase != PhaseRunning {
+		return nil
+	}
+	return m.fail(cause)
+}
+
 // Tick checks the timeouts: a launched worker that never registered, or a
 // registered one that stopped heartbeating, is lost.
 func (m *Machine) Tick(now time.Time) []Action {

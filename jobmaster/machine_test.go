@@ -150,6 +150,9 @@ func (s *machineScenario) run(line string) []string {
 	case "fail":
 		need(1)
 		acts = m.Fail(c.Rest(0))
+	case "fail-run":
+		need(1)
+		acts = m.FailRun(c.Rest(0), now)
 	case "state":
 		var ws []string
 		for _, w := range m.Workers() {

@@ -500,21 +500,23 @@ func heartbeat(container string, x *engine.Execution, chainIDs map[string]string
 func engineOptions(job *deploy.Job, worker int, restoreFrom string, localDirs []string) engine.Options {
 	cfg := job.Conf
 	eo := engine.Options{
-		BatchSize:          conf.BatchSize.Get(cfg),
-		ChannelCapacity:    conf.ChannelCapacity.Get(cfg),
-		StateBackend:       conf.StateBackend.Get(cfg),
-		StateDir:           conf.LSMDir.Get(cfg),
-		CheckpointDir:      conf.CheckpointDir.Get(cfg),
-		CheckpointInterval: conf.CheckpointInterval.Get(cfg),
-		CheckpointTimeout:  conf.CheckpointTimeout.Get(cfg),
-		CheckpointMinPause: conf.CheckpointMinPause.Get(cfg),
-		CheckpointsRetain:  conf.CheckpointsRetained.Get(cfg),
-		RestoreFrom:        restoreFrom,
-		BadRecords:         &task.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip},
-		Config:             cfg.Map(),
-		Plan:               job.Plan,
-		Worker:             worker,
-		Prepared:           true,
+		BatchSize:                   conf.BatchSize.Get(cfg),
+		ChannelCapacity:             conf.ChannelCapacity.Get(cfg),
+		StateBackend:                conf.StateBackend.Get(cfg),
+		StateDir:                    conf.LSMDir.Get(cfg),
+		CheckpointDir:               conf.CheckpointDir.Get(cfg),
+		CheckpointInterval:          conf.CheckpointInterval.Get(cfg),
+		CheckpointTimeout:           conf.CheckpointTimeout.Get(cfg),
+		CheckpointMinPause:          conf.CheckpointMinPause.Get(cfg),
+		CheckpointsRetain:           conf.CheckpointsRetained.Get(cfg),
+		CheckpointMaxConcurrent:     conf.CheckpointMaxConcurrent.Get(cfg),
+		CheckpointTolerableFailures: conf.CheckpointTolerableFailures.Get(cfg),
+		RestoreFrom:                 restoreFrom,
+		BadRecords:                  &task.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip},
+		Config:                      cfg.Map(),
+		Plan:                        job.Plan,
+		Worker:                      worker,
+		Prepared:                    true,
 	}
 	if eo.StateDir == "" && len(localDirs) > 0 {
 		eo.StateDir = localDirs[worker%len(localDirs)]
