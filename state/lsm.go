@@ -31,6 +31,8 @@ const (
 	lsmCacheSize    = 32 << 20
 	// restoreBatchSize bounds the memory a restore holds before committing.
 	restoreBatchSize = 4 << 20
+	// lsmMaxManifestSize is where Pebble rolls its MANIFEST over (see openLSM).
+	lsmMaxManifestSize = 1 << 20
 )
 
 // lsmFlushSize is the batch size (bytes of batch representation) at which a
@@ -85,18 +87,37 @@ type lsmBackend struct {
 // key groups kgs of maxParallelism. dir must not exist or be empty; Close
 // removes it.
 func NewLSM(dir string, kgs KeyGroupRange, maxParallelism int) (Backend, error) {
+	if err := makeLSMDir(dir, kgs, maxParallelism); err != nil {
+		return nil, err
+	}
+	return openLSM(dir, kgs, maxParallelism)
+}
+
+// makeLSMDir checks the arguments of a new backend and creates its empty
+// directory.
+func makeLSMDir(dir string, kgs KeyGroupRange, maxParallelism int) error {
 	if err := CheckParallelism(maxParallelism, 1); err != nil {
-		return nil, fmt.Errorf("open lsm state backend in %s: %w", dir, err)
+		return fmt.Errorf("open lsm state backend in %s: %w", dir, err)
 	}
 	if kgs.Start < 0 || kgs.End > maxParallelism || kgs.Start >= kgs.End {
-		return nil, fmt.Errorf("open lsm state backend in %s: key groups %v are not a non-empty range within [0, %d)", dir, kgs, maxParallelism)
+		return fmt.Errorf("open lsm state backend in %s: key groups %v are not a non-empty range within [0, %d)", dir, kgs, maxParallelism)
 	}
 	if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
-		return nil, fmt.Errorf("open lsm state backend: directory %s is not empty; it may belong to another task: give each task its own directory, or remove it", dir)
+		return fmt.Errorf("open lsm state backend: directory %s is not empty; it may belong to another task: give each task its own directory, or remove it", dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("open lsm state backend: %w", err)
+		return fmt.Errorf("open lsm state backend: %w", err)
 	}
+	return nil
+}
+
+// lsmTestOptions, when set, adjusts the Pebble options of every backend
+// opened afterwards: tests use it to disable compactions or listen to them.
+var lsmTestOptions func(*pebble.Options)
+
+// openLSM opens the Pebble store in dir, new or restored from a checkpoint
+// (lsm_incremental.go), as the store of a backend for key groups kgs.
+func openLSM(dir string, kgs KeyGroupRange, maxParallelism int) (*lsmBackend, error) {
 	cache := pebble.NewCache(lsmCacheSize)
 	defer cache.Unref()
 	opts := &pebble.Options{
@@ -105,6 +126,15 @@ func NewLSM(dir string, kgs KeyGroupRange, maxParallelism int) (Backend, error) 
 		Cache:                      cache,
 		Logger:                     quietLogger{},
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+		// An incremental checkpoint copies the whole MANIFEST, which grows
+		// by every flush and compaction until Pebble rolls it over (by
+		// default at 128 MiB); rolling over past 1 MiB keeps the copy small.
+		// Pebble also waits until the edits since the last rollover name as
+		// many files as the store has, so a rollover stays rare.
+		MaxManifestFileSize: lsmMaxManifestSize,
+	}
+	if lsmTestOptions != nil {
+		lsmTestOptions(opts)
 	}
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
