@@ -165,6 +165,9 @@ type Trigger struct {
 	ID        int64
 	Timestamp time.Time
 	Sources   []TaskID
+	// Savepoint marks the trigger of a savepoint (TriggerSavepoint), Stop
+	// that of the savepoint a job stops with.
+	Savepoint, Stop bool
 }
 
 // Finalize says every task acknowledged checkpoint ID: the driver writes the
@@ -175,6 +178,7 @@ type Finalize struct {
 	ID        int64
 	Timestamp time.Time // of the trigger: the checkpoint's time in its metadata
 	Tasks     []TaskSnapshot
+	Savepoint bool
 }
 
 // NotifyComplete tells every task that checkpoint ID is durable: the moment
@@ -267,6 +271,8 @@ type pending struct {
 	// finalizing is set once all tasks acknowledged and Finalize was issued:
 	// the checkpoint now waits only for the metadata write.
 	finalizing bool
+	// savepoint and stop mark a savepoint (of a stopping job).
+	savepoint, stop bool
 }
 
 // abortedID is an aborted checkpoint remembered for late messages.
@@ -333,6 +339,9 @@ type Coordinator struct {
 	ended    bool
 	failures failureRun
 	stats    Stats
+	// stopping is set while the savepoint a job stops with is pending or
+	// after it completed: no more checkpoints are triggered.
+	stopping bool
 }
 
 // abortedMemory bounds how many aborted ids are remembered for late acks; an
@@ -438,11 +447,11 @@ func (c *Coordinator) Tick(now time.Time) []Action {
 	// Clone: abort removes from c.pending.
 	for _, p := range slices.Clone(c.pending) {
 		if !p.finalizing && c.now.Sub(p.triggeredAt) >= c.cfg.Timeout {
-			out = c.abort(out, p, true, fmt.Sprintf("timed out after %v with %d of %d tasks acknowledged%s",
+			out = c.abort(out, p, !p.savepoint, fmt.Sprintf("timed out after %v with %d of %d tasks acknowledged%s",
 				c.cfg.Timeout, p.nAcks, len(c.order), c.missing(p)))
 		}
 	}
-	if len(c.pending) < c.maxConcurrent && !c.ended && c.now.Sub(c.lastTrigger) >= c.cfg.Interval &&
+	if c.checkpointsPending() < c.maxConcurrent && !c.ended && !c.stopping && c.now.Sub(c.lastTrigger) >= c.cfg.Interval &&
 		(c.maxConcurrent > 1 || c.now.Sub(c.lastEnd) >= c.cfg.MinPause) {
 		id := c.nextID
 		c.nextID++
@@ -510,7 +519,55 @@ func (c *Coordinator) Ack(id int64, task TaskID, snap TaskSnapshot) []Action {
 	p.finalizing = true
 	snaps := p.snaps
 	p.snaps = nil // the driver owns them now
-	return []Action{Finalize{ID: id, Timestamp: p.triggeredAt, Tasks: snaps}}
+	return []Action{Finalize{ID: id, Timestamp: p.triggeredAt, Tasks: snaps, Savepoint: p.savepoint}}
+}
+
+// checkpointsPending counts the pending checkpoints that are not
+// savepoints: savepoints do not take a slot of MaxConcurrent.
+func (c *Coordinator) checkpointsPending() int {
+	n := 0
+	for _, p := range c.pending {
+		if !p.savepoint {
+			n++
+		}
+	}
+	return n
+}
+
+// TriggerSavepoint starts a savepoint now, whatever the interval and the
+// checkpoints in flight: the sources inject its barrier like a
+// checkpoint's, and the tasks' snapshots go to the savepoint's own
+// directory. With stop it is the savepoint the job stops with: no
+// checkpoint is triggered after it (unless it is aborted), and its
+// completion is notified to the tasks, so sinks commit up to it. A plain
+// savepoint's completion is not notified, as in Flink: sinks commit only
+// what a checkpoint a restart restores covers. Savepoints neither count in
+// retention nor subsume checkpoints, and their failures do not count
+// against TolerableFailures.
+func (c *Coordinator) TriggerSavepoint(now time.Time, stop bool) (int64, []Action, error) {
+	switch {
+	case c.ended:
+		return 0, nil, fmt.Errorf("a task of the job finished: a savepoint can no longer cover the whole job")
+	case c.stopping:
+		return 0, nil, fmt.Errorf("the job is stopping with a savepoint already")
+	}
+	if now.After(c.now) {
+		c.now = now
+	}
+	if !c.started {
+		c.started = true
+		c.lastTrigger = c.now
+		c.lastEnd = c.now.Add(-c.cfg.MinPause)
+	}
+	id := c.nextID
+	c.nextID++
+	c.pending = append(c.pending, &pending{
+		id: id, triggeredAt: c.now, savepoint: true, stop: stop,
+		snaps: make([]TaskSnapshot, len(c.order)), acked: make([]bool, len(c.order)),
+	})
+	c.stopping = stop
+	c.stats.Triggered++
+	return id, []Action{Trigger{ID: id, Timestamp: c.now, Sources: slices.Clone(c.sources), Savepoint: true, Stop: stop}}, nil
 }
 
 // wasAborted returns the memory of aborted checkpoint id, or nil.
@@ -532,7 +589,7 @@ func (c *Coordinator) Decline(id int64, task TaskID, reason string) []Action {
 		c.stats.Ignored++
 		return nil
 	}
-	return c.abort(nil, p, true, fmt.Sprintf("declined by %v: %s", task, reason))
+	return c.abort(nil, p, !p.savepoint, fmt.Sprintf("declined by %v: %s", task, reason))
 }
 
 // Finalized reports the result of writing checkpoint id's metadata. On
@@ -554,12 +611,26 @@ func (c *Coordinator) Finalized(id int64, err error) []Action {
 		return nil
 	}
 	if err != nil {
-		return c.abort(nil, p, true, fmt.Sprintf("writing metadata failed: %v", err))
+		return c.abort(nil, p, !p.savepoint, fmt.Sprintf("writing metadata failed: %v", err))
+	}
+	if p.savepoint {
+		c.remove(p)
+		c.stats.Completed++
+		if p.stop {
+			return []Action{NotifyComplete{ID: id}}
+		}
+		return nil
 	}
 	var out []Action
 	// Pending checkpoints are in id order: those before p are older.
-	for len(c.pending) > 0 && c.pending[0] != p {
-		old := c.pending[0]
+	// Savepoints are not subsumed.
+	for _, old := range slices.Clone(c.pending) {
+		if old == p {
+			break
+		}
+		if old.savepoint {
+			continue
+		}
 		out = c.abort(out, old, false, fmt.Sprintf("subsumed by checkpoint %d, which completed first", id))
 		if old.finalizing {
 			c.wasAborted(old.id).writing = true
@@ -631,6 +702,9 @@ func (c *Coordinator) remove(p *pending) {
 // failure may append Fail too.
 func (c *Coordinator) abort(out []Action, p *pending, counted bool, reason string) []Action {
 	c.remove(p)
+	if p.stop {
+		c.stopping = false // checkpoints go on
+	}
 	c.lastEnd = c.now
 	c.stats.Aborted++
 	if len(c.aborted) == abortedMemory {

@@ -63,6 +63,19 @@ func (d *coordScenario) run(cmd string) []string {
 			return []string{"error: " + err.Error()}
 		}
 		acts = d.c.Tick(d.start.Add(dur))
+	case "savepoint", "stop-savepoint":
+		// savepoint AT: a savepoint triggered at AT (a stop-savepoint
+		// stops the job).
+		dur, err := time.ParseDuration(arg(args, 0))
+		if err != nil {
+			return []string{"error: " + err.Error()}
+		}
+		var id int64
+		id, acts, err = d.c.TriggerSavepoint(d.start.Add(dur), f[0] == "stop-savepoint")
+		if err != nil {
+			return []string{"refused: " + err.Error()}
+		}
+		_ = id
 	case "ack":
 		id := parseID(arg(args, 0))
 		for _, a := range args[1:] {
@@ -111,9 +124,20 @@ func (d *coordScenario) run(cmd string) []string {
 func (d *coordScenario) format(a Action) string {
 	switch a := a.(type) {
 	case Trigger:
-		return fmt.Sprintf("trigger %d at=%v sources=%s", a.ID, a.Timestamp.Sub(d.start), joinTasks(a.Sources))
+		kind := "trigger"
+		switch {
+		case a.Stop:
+			kind = "trigger stop-savepoint"
+		case a.Savepoint:
+			kind = "trigger savepoint"
+		}
+		return fmt.Sprintf("%s %d at=%v sources=%s", kind, a.ID, a.Timestamp.Sub(d.start), joinTasks(a.Sources))
 	case Finalize:
-		return fmt.Sprintf("finalize %d at=%v %s", a.ID, a.Timestamp.Sub(d.start), strings.TrimPrefix(a.String(), fmt.Sprintf("finalize %d ", a.ID)))
+		kind := "finalize"
+		if a.Savepoint {
+			kind = "finalize savepoint"
+		}
+		return fmt.Sprintf("%s %d at=%v %s", kind, a.ID, a.Timestamp.Sub(d.start), strings.TrimPrefix(a.String(), fmt.Sprintf("finalize %d ", a.ID)))
 	default:
 		return a.String()
 	}

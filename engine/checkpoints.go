@@ -38,7 +38,7 @@ type command struct {
 	id        int64
 	timestamp time.Time
 	sources   []checkpoint.TaskID
-	savepoint Savepoint
+	savepoint *checkpoint.SavepointTrigger
 }
 
 type commandKind uint8
@@ -49,16 +49,7 @@ const (
 	cmdStop
 )
 
-// Savepoint says where a triggered checkpoint goes and what it ends: a
-// savepoint is written into its own directory (Target: a checkpoint
-// storage root) rather than the job's checkpoint directory, and the
-// checkpoint of a job stopping with a savepoint (Stop) is the last its
-// sources take part in: they emit nothing after its barrier, having first
-// advanced their watermark to the maximum with Drain.
-type Savepoint struct {
-	Target      string
-	Stop, Drain bool
-}
+
 
 // taskCheckpointer writes one task's snapshots to storage and acknowledges
 // them to the checkpoint loop.
@@ -234,7 +225,10 @@ func (c *checkpointer) command(cmd command) {
 			c.send(t, task.Mail{Kind: task.MailStop})
 		}
 	case cmdTrigger:
-		sp := cmd.savepoint
+		var sp checkpoint.SavepointTrigger
+		if cmd.savepoint != nil {
+			sp = *cmd.savepoint
+		}
 		if sp.Target != "" {
 			st, err := checkpoint.OpenStorage(sp.Target)
 			if err != nil {
@@ -267,8 +261,8 @@ func (c *checkpointer) storageFor(id int64) *checkpoint.Storage {
 
 // Trigger implements checkpoint.Tasks: sources of this execution inject
 // the barrier.
-func (c *checkpointer) Trigger(id int64, ts time.Time, sources []checkpoint.TaskID) {
-	c.command(command{kind: cmdTrigger, id: id, timestamp: ts, sources: sources})
+func (c *checkpointer) Trigger(id int64, ts time.Time, sources []checkpoint.TaskID, sp *checkpoint.SavepointTrigger) {
+	c.command(command{kind: cmdTrigger, id: id, timestamp: ts, sources: sources, savepoint: sp})
 }
 
 // Complete implements checkpoint.Tasks: every task still running hears
@@ -325,9 +319,9 @@ func (c *checkpointer) flush() {
 
 // TriggerCheckpoint has this execution's source subtasks among sources
 // inject the barrier of checkpoint id: the job master's trigger, of a
-// savepoint when sp is set. It waits only while the checkpoint goroutine's
-// queue is full.
-func (x *Execution) TriggerCheckpoint(id int64, ts time.Time, sources []checkpoint.TaskID, sp Savepoint) {
+// savepoint when sp is set (its snapshots go to sp.Target). It waits only
+// while the checkpoint goroutine's queue is full.
+func (x *Execution) TriggerCheckpoint(id int64, ts time.Time, sources []checkpoint.TaskID, sp *checkpoint.SavepointTrigger) {
 	x.command(command{kind: cmdTrigger, id: id, timestamp: ts, sources: sources, savepoint: sp})
 }
 

@@ -134,7 +134,7 @@ func (m *Master) tickCheckpoints(now time.Time) {
 
 // Trigger implements checkpoint.Tasks: each worker's sources inject the
 // barrier.
-func (rc *runCheckpoints) Trigger(id int64, ts time.Time, sources []checkpoint.TaskID) {
+func (rc *runCheckpoints) Trigger(id int64, ts time.Time, sources []checkpoint.TaskID, sp *checkpoint.SavepointTrigger) {
 	byWorker := map[int][]*controlpb.Subtask{}
 	for _, s := range sources {
 		w := rc.m.job.Plan.WorkerOf(s.Subtask)
@@ -142,7 +142,11 @@ func (rc *runCheckpoints) Trigger(id int64, ts time.Time, sources []checkpoint.T
 	}
 	for w, subs := range byWorker {
 		if q := rc.streams[w]; q != nil {
-			q.push(&controlpb.CheckpointCommand{Kind: controlpb.CheckpointCommand_TRIGGER, Checkpoint: id, TimestampMs: ts.UnixMilli(), Sources: subs})
+			cmd := &controlpb.CheckpointCommand{Kind: controlpb.CheckpointCommand_TRIGGER, Checkpoint: id, TimestampMs: ts.UnixMilli(), Sources: subs}
+			if sp != nil {
+				cmd.SavepointTarget, cmd.Stop, cmd.Drain = sp.Target, sp.Stop, sp.Drain
+			}
+			q.push(cmd)
 		}
 	}
 }

@@ -123,8 +123,11 @@ func (l *checkpointLink) commands(ctx context.Context, x *engine.Execution) {
 					for i, s := range c.GetSources() {
 						sources[i] = deploy.TaskIDOf(s)
 					}
-					x.TriggerCheckpoint(c.GetCheckpoint(), time.UnixMilli(c.GetTimestampMs()), sources,
-						engine.Savepoint{Target: c.GetSavepointTarget(), Stop: c.GetStop(), Drain: c.GetDrain()})
+					var sp *checkpoint.SavepointTrigger
+					if c.GetSavepointTarget() != "" {
+						sp = &checkpoint.SavepointTrigger{Target: c.GetSavepointTarget(), Stop: c.GetStop(), Drain: c.GetDrain()}
+					}
+					x.TriggerCheckpoint(c.GetCheckpoint(), time.UnixMilli(c.GetTimestampMs()), sources, sp)
 				case controlpb.CheckpointCommand_COMPLETE:
 					x.CompleteCheckpoint(c.GetCheckpoint())
 				case controlpb.CheckpointCommand_STOP:
