@@ -49,8 +49,6 @@ const (
 	cmdStop
 )
 
-
-
 // taskCheckpointer writes one task's snapshots to storage and acknowledges
 // them to the checkpoint loop.
 type taskCheckpointer struct {
