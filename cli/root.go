@@ -65,6 +65,7 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	})
 	root.AddCommand(newRunCommand(stdout, stderr), newJobsCommand(stdout), newVersionCommand(stdout),
 		newSubmitCommand(stdout, stderr), newListCommand(stdout), newStatusCommand(stdout), newKillCommand(stdout, stderr),
+		newSavepointCommand(stdout), newStopCommand(stdout, stderr),
 		newAMCommand(stderr), newWorkerCommand(stderr))
 	return root
 }

@@ -35,6 +35,7 @@ type commonFlags struct {
 	confFile       string
 	defs           []string
 	fromCheckpoint string
+	fromSavepoint  string
 	fs             *pflag.FlagSet
 }
 
@@ -56,6 +57,7 @@ func addCommonFlags(fs *pflag.FlagSet) *commonFlags {
 	fs.StringVar(&c.confFile, "conf", "", "YAML configuration file")
 	fs.StringArrayVarP(&c.defs, "define", "D", nil, "set a configuration option: -D key=value (repeatable)")
 	fs.StringVar(&c.fromCheckpoint, "from-checkpoint", "", "restore from this checkpoint (a chk-N directory, or a directory of them: the latest)")
+	fs.StringVar(&c.fromSavepoint, "from-savepoint", "", "restore from this savepoint (what loom savepoint or loom stop wrote: a chk-N directory, or the directory they wrote it into)")
 	for _, f := range flagKeys {
 		if f.flag == "parallelism" {
 			fs.StringP(f.flag, "p", "", f.usage)
@@ -68,6 +70,13 @@ func addCommonFlags(fs *pflag.FlagSet) *commonFlags {
 
 // config merges the YAML file, -D options and explicit flags, in that order.
 func (c *commonFlags) config() (*conf.Config, error) {
+	if c.fromSavepoint != "" {
+		if c.fromCheckpoint != "" {
+			return nil, usageError{fmt.Errorf("--from-checkpoint %s and --from-savepoint %s: a job restores from one of them", c.fromCheckpoint, c.fromSavepoint)}
+		}
+		// A savepoint is a checkpoint in a directory of its own.
+		c.fromCheckpoint = c.fromSavepoint
+	}
 	cfg := conf.New()
 	if c.confFile != "" {
 		var err error

@@ -227,15 +227,15 @@ func (s *submission) run(ctx context.Context) error {
 // prepare validates everything that needs no cluster: flags, options, the
 // job's graph and plan, the binary and the files to ship.
 func (s *submission) prepare() (*prepared, error) {
-	if from := s.common.fromCheckpoint; from != "" && !strings.Contains(from, "://") {
-		return nil, usageError{fmt.Errorf("--from-checkpoint %s: a job on YARN restores from a file system every container reads: give an hdfs:// URI (a chk-N directory, or a directory of them)", from)}
-	}
 	if err := s.flags.check(); err != nil {
 		return nil, usageError{err}
 	}
 	cfg, err := s.common.config()
 	if err != nil {
 		return nil, err
+	}
+	if from := s.common.fromCheckpoint; from != "" && !strings.Contains(from, "://") {
+		return nil, usageError{fmt.Errorf("--from-checkpoint/--from-savepoint %s: a job on YARN restores from a file system every container reads: give an hdfs:// URI (a chk-N directory, or a directory of them)", from)}
 	}
 	if err := s.flags.apply(s.fs, cfg); err != nil {
 		return nil, usageError{err}
@@ -651,11 +651,42 @@ func stage(ctx context.Context, fs *hdfs.Client, spec *deploy.JobSpec, files []s
 		}
 		spec.Resources = append(spec.Resources, r)
 	}
+	// The application secret, which the AM and its workers prove
+	// themselves with, and loom savepoint and loom stop too: readable by
+	// the job's user alone.
+	// It is written once the file is private.
+	if err := writeSecret(fs, spec.Staging+"/"+deploy.SecretFile); err != nil {
+		return deploy.Resource{}, fmt.Errorf("application secret: %w", err)
+	}
 	b, err := spec.Marshal()
 	if err != nil {
 		return deploy.Resource{}, err
 	}
 	return upload(fs, spec.Staging, deploy.SpecFile, bytes.NewReader(b))
+}
+
+// writeSecret creates the secret file empty, makes it private, then
+// writes a new secret into it.
+func writeSecret(fs *hdfs.Client, p string) error {
+	w, err := fs.Create(p)
+	if err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := fs.Chmod(p, 0o600); err != nil {
+		return err
+	}
+	a, err := fs.Append(p)
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(a, deploy.NewSecret()); err != nil {
+		a.Close()
+		return err
+	}
+	return a.Close()
 }
 
 func upload(fs *hdfs.Client, dir, name string, src io.Reader) (deploy.Resource, error) {

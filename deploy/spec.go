@@ -78,6 +78,10 @@ type Resource struct {
 const (
 	// SpecFile is the job spec's name in staging and in containers.
 	SpecFile = "job.json"
+	// SecretFile, in staging only (readable by the job's user alone), holds
+	// the application secret: the AM reads it, and so do loom savepoint and
+	// loom stop to prove they act for the job's user.
+	SecretFile = ".secret"
 	// BinaryFile is the loom (or user job) binary's name in staging and
 	// containers.
 	BinaryFile = "loom"

@@ -576,6 +576,16 @@ func (c *Client) MkdirAll(p string) error {
 	return c.wrap("mkdir", abs, c.c.MkdirAll(abs, 0o755))
 }
 
+// Chmod sets the permissions of p (the job's secret is readable by its
+// user alone).
+func (c *Client) Chmod(p string, mode iofs.FileMode) error {
+	abs, err := c.abs(p)
+	if err != nil {
+		return err
+	}
+	return c.wrap("chmod", abs, c.c.Chmod(abs, mode))
+}
+
 // Remove removes a file or an empty directory.
 func (c *Client) Remove(p string) error {
 	abs, err := c.abs(p)

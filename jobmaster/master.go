@@ -86,6 +86,10 @@ type Options struct {
 	// ApplicationMaster attempt): the first run restores from the latest
 	// complete checkpoint, and the job's output is not prepared afresh.
 	Resume bool
+	// Secret is the application's secret, which workers and the job's
+	// user (loom savepoint, loom stop) prove themselves with; empty makes
+	// a new one.
+	Secret string
 	// OnRestart, if set, hears of every restart the master schedules.
 	OnRestart func(Restart)
 	// OnCheckpoint and OnCheckpointAborted, if set, hear of every
@@ -173,6 +177,9 @@ type Master struct {
 	// checkpointing is off or between runs).
 	ckStorage *checkpoint.Storage
 	ck        *runCheckpoints
+	// stopSavepoint is the savepoint the job stopped with, once it
+	// completed: what a restart restores from, and the job's outcome.
+	stopSavepoint string
 
 	events  chan func()
 	stopped chan struct{}
@@ -194,7 +201,7 @@ func New(opts Options) (*Master, error) {
 	}
 	m := &Master{
 		opts: opts, log: log.New(opts.Log, "jobmaster: ", log.LstdFlags|log.Lmicroseconds), board: newStatusBoard(job.Spec.Job, opts.Submitted),
-		secret: deploy.NewSecret(), lis: lis, job: job,
+		secret: opts.Secret, lis: lis, job: job,
 		workerOf:    map[string]int{},
 		deployments: map[int]*deployment{},
 		stageGates:  map[[2]int]*deployment{},
@@ -202,6 +209,9 @@ func New(opts Options) (*Master, error) {
 		events:      make(chan func(), 64),
 		stopped:     make(chan struct{}),
 		chainNames:  map[string]string{},
+	}
+	if m.secret == "" {
+		m.secret = deploy.NewSecret()
 	}
 	host := opts.Advertise
 	if host == "" {
@@ -353,6 +363,10 @@ func (e events) LaunchFailed(container, reason string) {
 // none completed yet) --from-checkpoint, else nothing: the job reruns from
 // the start. The first run restores from --from-checkpoint.
 func (m *Master) restoreFrom(run int) string {
+	if m.stopSavepoint != "" {
+		m.log.Printf("run %d restores from the savepoint the job stops with (%s)", run, m.stopSavepoint)
+		return m.stopSavepoint
+	}
 	from := m.job.Spec.RestoreFrom
 	cfg := m.job.Conf
 	if conf.CheckpointInterval.Get(cfg) > 0 {
@@ -463,6 +477,9 @@ func (m *Master) do(acts []Action) {
 			time.AfterFunc(a.Delay, func() { m.post(func() { m.do(m.jm.RestartDue()) }) })
 		case ActFinish:
 			a := a
+			if m.stopSavepoint != "" && a.Status == PhaseSucceeded {
+				a.Diagnostics = "stopped with savepoint " + m.stopSavepoint + ": " + a.Diagnostics
+			}
 			m.final = &a
 			m.stopCheckpoints(a.Diagnostics)
 			m.abortDeployments(a.Diagnostics)

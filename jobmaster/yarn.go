@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"log"
 	"net"
 	"os"
@@ -168,9 +169,39 @@ func newYARNMaster(spec *deploy.JobSpec, opts AMOptions, host string, submitted 
 		return nil, err
 	}
 	attempt := attemptOf(os.Getenv("CONTAINER_ID"))
+	secret, err := readSecret(spec.Staging)
+	if err != nil {
+		return nil, err
+	}
 	return New(Options{Job: job, Log: opts.Log, Listen: ":0", Advertise: host, HeartbeatInterval: opts.HeartbeatInterval,
 		HeartbeatTimeout: opts.HeartbeatTimeout, RegisterTimeout: opts.RegisterTimeout, Submitted: submitted,
-		Resume: attempt > 1})
+		Resume: attempt > 1, Secret: secret})
+}
+
+// readSecret reads the application secret loom submit left in staging
+// (deploy.SecretFile); "" when there is none (a client before it).
+func readSecret(staging string) (string, error) {
+	if staging == "" {
+		return "", nil
+	}
+	uri := strings.TrimSuffix(staging, "/") + "/" + deploy.SecretFile
+	fsys, p, err := hdfs.For(uri)
+	if err != nil {
+		return "", fmt.Errorf("application secret %s: %w", uri, err)
+	}
+	f, err := fsys.Open(p)
+	if errors.Is(err, iofs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("application secret %s: %w", uri, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 1024))
+	if err != nil {
+		return "", fmt.Errorf("application secret %s: %w", uri, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }
 
 // attemptOf is the application attempt of a YARN container id

@@ -1112,6 +1112,125 @@ func (x *TaskSnapshot) GetSize() int64 {
 	return 0
 }
 
+type SavepointRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// target is the directory (a URI every worker reaches) that receives
+	// the savepoint as a chk-<id> directory.
+	Target string `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	// stop ends the job with the savepoint: the sources emit nothing after
+	// its barrier, sinks commit up to it, then every subtask stops and the
+	// job finishes. drain first advances the sources' watermarks to the
+	// maximum, so every event-time window and timer fires.
+	Stop          bool `protobuf:"varint,2,opt,name=stop,proto3" json:"stop,omitempty"`
+	Drain         bool `protobuf:"varint,3,opt,name=drain,proto3" json:"drain,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SavepointRequest) Reset() {
+	*x = SavepointRequest{}
+	mi := &file_deploy_control_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SavepointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SavepointRequest) ProtoMessage() {}
+
+func (x *SavepointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SavepointRequest.ProtoReflect.Descriptor instead.
+func (*SavepointRequest) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *SavepointRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *SavepointRequest) GetStop() bool {
+	if x != nil {
+		return x.Stop
+	}
+	return false
+}
+
+func (x *SavepointRequest) GetDrain() bool {
+	if x != nil {
+		return x.Drain
+	}
+	return false
+}
+
+type SavepointResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoint int64                  `protobuf:"varint,1,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// path is the savepoint's directory, what --from-savepoint takes.
+	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SavepointResponse) Reset() {
+	*x = SavepointResponse{}
+	mi := &file_deploy_control_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SavepointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SavepointResponse) ProtoMessage() {}
+
+func (x *SavepointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SavepointResponse.ProtoReflect.Descriptor instead.
+func (*SavepointResponse) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *SavepointResponse) GetCheckpoint() int64 {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return 0
+}
+
+func (x *SavepointResponse) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 var File_deploy_control_proto protoreflect.FileDescriptor
 
 const file_deploy_control_proto_rawDesc = "" +
@@ -1203,7 +1322,16 @@ const file_deploy_control_proto_rawDesc = "" +
 	"\x0fkey_group_start\x18\x02 \x01(\x05R\rkeyGroupStart\x12\"\n" +
 	"\rkey_group_end\x18\x03 \x01(\x05R\vkeyGroupEnd\x12\x12\n" +
 	"\x04file\x18\x04 \x01(\tR\x04file\x12\x12\n" +
-	"\x04size\x18\x05 \x01(\x03R\x04size2\xf8\x03\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\"T\n" +
+	"\x10SavepointRequest\x12\x16\n" +
+	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
+	"\x04stop\x18\x02 \x01(\bR\x04stop\x12\x14\n" +
+	"\x05drain\x18\x03 \x01(\bR\x05drain\"G\n" +
+	"\x11SavepointResponse\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x01 \x01(\x03R\n" +
+	"checkpoint\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path2\xc6\x04\n" +
 	"\aControl\x12C\n" +
 	"\bRegister\x12\x1d.loom.control.RegisterRequest\x1a\x18.loom.control.Assignment\x12L\n" +
 	"\tHeartbeat\x12\x1e.loom.control.HeartbeatRequest\x1a\x1f.loom.control.HeartbeatResponse\x12F\n" +
@@ -1211,7 +1339,8 @@ const file_deploy_control_proto_rawDesc = "" +
 	"\bFinished\x12\x1d.loom.control.FinishedRequest\x1a\x11.loom.control.Ack\x128\n" +
 	"\x06Failed\x12\x1b.loom.control.FailedRequest\x1a\x11.loom.control.Ack\x12R\n" +
 	"\vCheckpoints\x12 .loom.control.CheckpointsRequest\x1a\x1f.loom.control.CheckpointCommand0\x01\x12F\n" +
-	"\x11ReportCheckpoints\x12\x1e.loom.control.CheckpointReport\x1a\x11.loom.control.AckB,Z*github.com/loom-yarn/loom/deploy/controlpbb\x06proto3"
+	"\x11ReportCheckpoints\x12\x1e.loom.control.CheckpointReport\x1a\x11.loom.control.Ack\x12L\n" +
+	"\tSavepoint\x12\x1e.loom.control.SavepointRequest\x1a\x1f.loom.control.SavepointResponseB,Z*github.com/loom-yarn/loom/deploy/controlpbb\x06proto3"
 
 var (
 	file_deploy_control_proto_rawDescOnce sync.Once
@@ -1226,7 +1355,7 @@ func file_deploy_control_proto_rawDescGZIP() []byte {
 }
 
 var file_deploy_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_deploy_control_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_deploy_control_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_deploy_control_proto_goTypes = []any{
 	(CheckpointCommand_Kind)(0),  // 0: loom.control.CheckpointCommand.Kind
 	(*RegisterRequest)(nil),      // 1: loom.control.RegisterRequest
@@ -1244,6 +1373,8 @@ var file_deploy_control_proto_goTypes = []any{
 	(*CheckpointReport)(nil),     // 13: loom.control.CheckpointReport
 	(*SubtaskAck)(nil),           // 14: loom.control.SubtaskAck
 	(*TaskSnapshot)(nil),         // 15: loom.control.TaskSnapshot
+	(*SavepointRequest)(nil),     // 16: loom.control.SavepointRequest
+	(*SavepointResponse)(nil),    // 17: loom.control.SavepointResponse
 }
 var file_deploy_control_proto_depIdxs = []int32{
 	3,  // 0: loom.control.Assignment.subtasks:type_name -> loom.control.Subtask
@@ -1261,15 +1392,17 @@ var file_deploy_control_proto_depIdxs = []int32{
 	9,  // 12: loom.control.Control.Failed:input_type -> loom.control.FailedRequest
 	11, // 13: loom.control.Control.Checkpoints:input_type -> loom.control.CheckpointsRequest
 	13, // 14: loom.control.Control.ReportCheckpoints:input_type -> loom.control.CheckpointReport
-	2,  // 15: loom.control.Control.Register:output_type -> loom.control.Assignment
-	6,  // 16: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
-	10, // 17: loom.control.Control.StageFinished:output_type -> loom.control.Ack
-	10, // 18: loom.control.Control.Finished:output_type -> loom.control.Ack
-	10, // 19: loom.control.Control.Failed:output_type -> loom.control.Ack
-	12, // 20: loom.control.Control.Checkpoints:output_type -> loom.control.CheckpointCommand
-	10, // 21: loom.control.Control.ReportCheckpoints:output_type -> loom.control.Ack
-	15, // [15:22] is the sub-list for method output_type
-	8,  // [8:15] is the sub-list for method input_type
+	16, // 15: loom.control.Control.Savepoint:input_type -> loom.control.SavepointRequest
+	2,  // 16: loom.control.Control.Register:output_type -> loom.control.Assignment
+	6,  // 17: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
+	10, // 18: loom.control.Control.StageFinished:output_type -> loom.control.Ack
+	10, // 19: loom.control.Control.Finished:output_type -> loom.control.Ack
+	10, // 20: loom.control.Control.Failed:output_type -> loom.control.Ack
+	12, // 21: loom.control.Control.Checkpoints:output_type -> loom.control.CheckpointCommand
+	10, // 22: loom.control.Control.ReportCheckpoints:output_type -> loom.control.Ack
+	17, // 23: loom.control.Control.Savepoint:output_type -> loom.control.SavepointResponse
+	16, // [16:24] is the sub-list for method output_type
+	8,  // [8:16] is the sub-list for method input_type
 	8,  // [8:8] is the sub-list for extension type_name
 	8,  // [8:8] is the sub-list for extension extendee
 	0,  // [0:8] is the sub-list for field type_name
@@ -1286,7 +1419,7 @@ func file_deploy_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_deploy_control_proto_rawDesc), len(file_deploy_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

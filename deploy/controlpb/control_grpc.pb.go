@@ -33,6 +33,7 @@ const (
 	Control_Failed_FullMethodName            = "/loom.control.Control/Failed"
 	Control_Checkpoints_FullMethodName       = "/loom.control.Control/Checkpoints"
 	Control_ReportCheckpoints_FullMethodName = "/loom.control.Control/ReportCheckpoints"
+	Control_Savepoint_FullMethodName         = "/loom.control.Control/Savepoint"
 )
 
 // ControlClient is the client API for Control service.
@@ -71,6 +72,11 @@ type ControlClient interface {
 	// decline) and the subtasks that reached the end of their input. Reports
 	// of an earlier run are ignored.
 	ReportCheckpoints(ctx context.Context, in *CheckpointReport, opts ...grpc.CallOption) (*Ack, error)
+	// Savepoint takes a savepoint of the running job into its own directory
+	// (loom savepoint), or stops the job with one (loom stop), and answers
+	// once it completed, with its path. The caller is the job's user, proving
+	// it with the application secret like the workers.
+	Savepoint(ctx context.Context, in *SavepointRequest, opts ...grpc.CallOption) (*SavepointResponse, error)
 }
 
 type controlClient struct {
@@ -160,6 +166,16 @@ func (c *controlClient) ReportCheckpoints(ctx context.Context, in *CheckpointRep
 	return out, nil
 }
 
+func (c *controlClient) Savepoint(ctx context.Context, in *SavepointRequest, opts ...grpc.CallOption) (*SavepointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SavepointResponse)
+	err := c.cc.Invoke(ctx, Control_Savepoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -196,6 +212,11 @@ type ControlServer interface {
 	// decline) and the subtasks that reached the end of their input. Reports
 	// of an earlier run are ignored.
 	ReportCheckpoints(context.Context, *CheckpointReport) (*Ack, error)
+	// Savepoint takes a savepoint of the running job into its own directory
+	// (loom savepoint), or stops the job with one (loom stop), and answers
+	// once it completed, with its path. The caller is the job's user, proving
+	// it with the application secret like the workers.
+	Savepoint(context.Context, *SavepointRequest) (*SavepointResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -226,6 +247,9 @@ func (UnimplementedControlServer) Checkpoints(*CheckpointsRequest, grpc.ServerSt
 }
 func (UnimplementedControlServer) ReportCheckpoints(context.Context, *CheckpointReport) (*Ack, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReportCheckpoints not implemented")
+}
+func (UnimplementedControlServer) Savepoint(context.Context, *SavepointRequest) (*SavepointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Savepoint not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -367,6 +391,24 @@ func _Control_ReportCheckpoints_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_Savepoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SavepointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).Savepoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_Savepoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).Savepoint(ctx, req.(*SavepointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -397,6 +439,10 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReportCheckpoints",
 			Handler:    _Control_ReportCheckpoints_Handler,
+		},
+		{
+			MethodName: "Savepoint",
+			Handler:    _Control_Savepoint_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
