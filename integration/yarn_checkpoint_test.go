@@ -226,3 +226,54 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestYARNSavepointStopAndRescale takes a savepoint of a running
+// checkpointed totals job at parallelism 4 (the job goes on), then stops it
+// with a savepoint, and resumes that savepoint at parallelism 2 with loom
+// submit --from-savepoint into the same output: the two runs together
+// commit every update exactly once, with the reference's final totals.
+func TestYARNSavepointStopAndRescale(t *testing.T) {
+	// Part files roll every 2 s, so committed output is visible before the
+	// stop (an in-progress file at the stop's savepoint stays hidden, to be
+	// continued by the resumed job, as in Flink).
+	j := submitCheckpointedTotals(t, "-D", "sink.rolling-policy.rollover-interval=2s")
+	j.awaitCheckpoint(t)
+	time.Sleep(4 * time.Second) // some files roll and commit
+	sp1 := "hdfs://" + j.dir + "/sp1"
+	code, out := runLoom(t, time.Minute, "savepoint", j.id, sp1)
+	if code != 0 || !strings.Contains(out, "written to "+sp1+"/chk-") {
+		t.Fatalf("loom savepoint exited %d:\n%s", code, out)
+	}
+	if a := getApp(t, j.id); a.State != "RUNNING" {
+		t.Fatalf("%s is %s after a savepoint, want RUNNING", j.id, a.State)
+	}
+	sp2 := "hdfs://" + j.dir + "/sp2"
+	code, out = runLoom(t, 2*time.Minute, "stop", j.id, "--savepoint", sp2)
+	if code != 0 {
+		t.Fatalf("loom stop exited %d:\n%s", code, out)
+	}
+	app := getApp(t, j.id)
+	if app.FinalStatus != "SUCCEEDED" || !strings.Contains(app.Diagnostics, "stopped with savepoint "+sp2) {
+		t.Fatalf("%s: %s/%s after loom stop: %s", j.id, app.State, app.FinalStatus, app.Diagnostics)
+	}
+	got, _ := readParts(t, j.c, j.dir+"/out")
+	stoppedAt := len(sortedLines(got))
+	if stoppedAt == 0 || stoppedAt >= ckEvents {
+		t.Fatalf("%d updates committed when the job stopped, want some but not all %d", stoppedAt, ckEvents)
+	}
+	t.Logf("savepoint 1: %s; stopped with %s after %d committed updates", sp1, sp2, stoppedAt)
+
+	// Resume at parallelism 2 from the stop's savepoint.
+	code, out = runLoom(t, 3*time.Minute, "submit", "totals", "--events", strconv.Itoa(ckEvents), "--accounts", strconv.Itoa(ckAccounts),
+		"--seed", strconv.Itoa(ckSeed), "--rate", "6000", "--output", "hdfs://"+j.dir+"/out",
+		"-p", "2", "--slots-per-worker", "1", "--worker-memory", "256", "--am-memory", "256", "--from-savepoint", sp2,
+		"-D", "execution.runtime-mode=streaming", "-D", "execution.checkpointing.interval=1s", "-D", "state.backend=lsm",
+		"-D", "state.checkpoints.dir=hdfs://"+j.dir+"/ck2")
+	if code != 0 {
+		t.Fatalf("loom submit --from-savepoint exited %d:\n%s", code, out)
+	}
+	if !strings.Contains(out, "the job restores from checkpoint") {
+		t.Errorf("loom submit does not say what it restores:\n%s", out)
+	}
+	j.checkOutput(t)
+}
