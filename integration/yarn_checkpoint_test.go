@@ -158,6 +158,28 @@ func TestYARNExactlyOnceFromCheckpoints(t *testing.T) {
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
+	killed := time.Now()
+	// Recovery time (printed, not asserted: the machine is shared): from
+	// the kill until the restarted run's workers all run again.
+	statusURL := amTrackingURL(t, j.id, 30*time.Second) + "status"
+	for time.Since(killed) < time.Minute {
+		var st jobmaster.JobStatus
+		if err := getJSON(statusURL, &st); err != nil {
+			break // the job ended
+		}
+		running := 0
+		for _, w := range st.Workers {
+			if w.State == "RUNNING" {
+				running++
+			}
+		}
+		if st.Run >= 1 && running == len(st.Workers) && running > 0 {
+			t.Logf("recovery: run %d running on %d workers %.1fs after the kill (restored %v)", st.Run, running,
+				time.Since(killed).Seconds(), st.Checkpoints.Latest.Restored)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	app := waitApp(t, j.id, 3*time.Minute, ended)
 	if app.FinalStatus != "SUCCEEDED" || !strings.Contains(app.Diagnostics, "after 1 restart") {
 		t.Fatalf("%s: %s/%s, want SUCCEEDED after 1 restart: %s", j.id, app.State, app.FinalStatus, app.Diagnostics)

@@ -43,12 +43,16 @@ func completedCheckpoint(root string) string {
 
 // TestKillAndRestore kills a stateful job with SIGKILL after a completed
 // checkpoint, restarts it from the checkpoint and expects exactly the output
-// of an uninterrupted run, with both state backends.
+// of an uninterrupted run, with both state backends, and restored into the
+// other backend at another parallelism.
 func TestKillAndRestore(t *testing.T) {
 	bin := buildLoom(t)
 	common := []string{"run", "totals", "--events", "150000", "--accounts", "500", "--seed", "42", "-p", "2"}
-	for _, backend := range []string{"heap", "lsm"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, tc := range []struct{ backend, restoreBackend, restoreP string }{
+		{"heap", "heap", "2"}, {"lsm", "lsm", "2"}, {"lsm", "heap", "3"}, {"heap", "lsm", "1"},
+	} {
+		backend := tc.backend
+		t.Run(tc.backend+"-to-"+tc.restoreBackend+"-p"+tc.restoreP, func(t *testing.T) {
 			dir := t.TempDir()
 			want := filepath.Join(dir, "uninterrupted")
 			if out, err := exec.Command(bin, append(common, "--output", want, "--state-backend", backend)...).CombinedOutput(); err != nil {
@@ -84,7 +88,7 @@ func TestKillAndRestore(t *testing.T) {
 				t.Fatalf("killed run published %v before end of input", parts)
 			}
 
-			restart := append(args, "--from-checkpoint", filepath.Join(ck, "totals"))
+			restart := append(args, "--from-checkpoint", filepath.Join(ck, "totals"), "--state-backend", tc.restoreBackend, "-p", tc.restoreP)
 			out, err := exec.Command(bin, restart...).CombinedOutput()
 			if err != nil {
 				t.Fatalf("restored run: %v\n%s", err, out)
