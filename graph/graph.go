@@ -236,6 +236,36 @@ func (g *Graph) Hash() string { return g.hash(true) }
 // groups must stay the same.
 func (g *Graph) StateHash() string { return g.hash(false) }
 
+// ChainStateHashes identify each chain's operators as a checkpoint's state
+// sees them, by chain id (its head's uid): the chain's operators with
+// their uids, types, functions, keying and number of key groups, without
+// parallelism. A restore matches a checkpoint's state to the job's
+// operators by these when the whole graph changed: a chain with the same
+// id and hash takes its state back, one that changed is refused, a chain
+// the checkpoint does not know starts empty, and state of a chain the job
+// no longer has is refused unless the user allows non-restored state.
+// Matching is by chain, so a change of chaining (an operator added next to
+// others, a new branch out of a chain) changes the chains it touches.
+func (g *Graph) ChainStateHashes() map[string]string {
+	out := map[string]string{}
+	for _, c := range g.Chains() {
+		h := sha256.New()
+		fmt.Fprintf(h, "chain %s maxp %d\n", c.ID, g.MaxParallelism)
+		for _, v := range c.Vertices {
+			fmt.Fprintf(h, "v %q maxp=%d src=%v bounded=%v keyed=%v in=%d", v.UID, v.MaxParallelism, v.Source, v.Bounded, v.Keyed, v.Inputs)
+			for _, t := range v.OutTypes {
+				fmt.Fprintf(h, " out=%s", t.Name())
+			}
+			for _, f := range v.Funcs {
+				fmt.Fprintf(h, " fn=%s", f)
+			}
+			fmt.Fprintln(h)
+		}
+		out[c.ID] = hex.EncodeToString(h.Sum(nil))[:16]
+	}
+	return out
+}
+
 func (g *Graph) hash(parallelism bool) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "job %s maxp %d\n", g.Name, g.MaxParallelism)

@@ -66,3 +66,47 @@ func TestClosuresBuiltWithTheGraphAreAccepted(t *testing.T) {
 		t.Fatalf("unexpected graph: %+v", g.Vertices)
 	}
 }
+
+func triple(i int64) int64 { return 3 * i }
+
+// TestChainStateHashes: changing one operator changes its chain's state
+// hash only; the chains a restore can still match keep theirs, and adding
+// a pipeline of its own adds hashes.
+func TestChainStateHashes(t *testing.T) {
+	build := func(f func(int64) int64, extra bool) map[string]string {
+		env := NewEnv("j")
+		src := FromSource(env, "gen", datagen.New(gen, datagen.Options{Count: 10}), nil).UID("gen")
+		k := KeyBy(Map(src, "map", f).UID("map"), func(i int64) int64 { return i % 3 })
+		sum := Aggregate(k, "count", Count[int64](), nil).UID("count")
+		sum.SinkTo("out", blackhole.New[KV[int64, int64]]()).UID("out")
+		if extra {
+			other := FromSource(env, "gen2", datagen.New(gen, datagen.Options{Count: 10}), nil).UID("gen2")
+			Aggregate(KeyBy(other, func(i int64) int64 { return i }), "extra", Count[int64](), nil).UID("extra").
+				SinkTo("extra out", blackhole.New[KV[int64, int64]]()).UID("extra out")
+		}
+		g, err := env.Graph()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.ChainStateHashes()
+	}
+	base, changed, more := build(double, false), build(triple, false), build(double, true)
+	if len(base) != 2 {
+		t.Fatalf("%d chains, want 2 (source+map, count+sink): %v", len(base), base)
+	}
+	var diff int
+	for id, h := range base {
+		if changed[id] != h {
+			diff++
+		}
+		if more[id] != h {
+			t.Errorf("chain %s: hash changed by an operator outside it", id)
+		}
+	}
+	if diff != 1 {
+		t.Errorf("changing the map's function changed %d chain hashes, want 1: %v vs %v", diff, base, changed)
+	}
+	if len(more) <= len(base) {
+		t.Errorf("an added operator in a chain of its own adds no hash: %v", more)
+	}
+}
