@@ -29,6 +29,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./bench/...
 	$(GO) test -run '^$$' -bench '^BenchmarkCoordinatorScale$$' -benchtime 3x ./checkpoint
 	$(GO) test -run '^$$' -bench '^BenchmarkIncrementalCheckpoint$$' -benchtime 50x ./state
+	$(GO) test -run '^$$' -bench '^BenchmarkIncrementalCheckpointJob$$' -benchtime 1x ./engine
 
 clean:
 	rm -rf $(BIN)

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -57,6 +58,14 @@ type DriverConfig struct {
 // it the clock and the tasks' answers from one goroutine, the same in loom's
 // local engine and in the job master on YARN; tasks write their own files
 // into the storage before they acknowledge.
+//
+// The shared files of incremental checkpoints (incremental.go) outlive the
+// checkpoint that uploaded them, so the driver counts who holds them in a
+// SharedRegistry: a completed checkpoint registers every shared file its
+// metadata lists, a checkpoint that retention discards releases them, an
+// aborted one deletes what it uploaded unless a completed checkpoint holds
+// it, and the files nobody holds any more are deleted from the storage's
+// shared/ directory.
 type Driver struct {
 	storage *Storage
 	tasks   Tasks
@@ -65,6 +74,16 @@ type Driver struct {
 	trigger map[int64]time.Time
 	// savepoints are those in flight, by id.
 	savepoints map[int64]*savepoint
+	// shared counts the completed checkpoints' references to shared files.
+	shared *SharedRegistry
+	// uploads are the shared files the acknowledgements of each pending
+	// checkpoint reference: what an abort deletes unless held.
+	uploads map[int64][]string
+	// unsure marks checkpoints whose metadata write failed: it may have
+	// been visible for a moment, long enough for a task to take the
+	// checkpoint for complete and reference its uploads, so an abort
+	// leaves them to the sweep of the next driver, which knows.
+	unsure map[int64]bool
 }
 
 // savepoint is a savepoint in flight and who waits for it.
@@ -75,12 +94,20 @@ type savepoint struct {
 }
 
 // NewDriver removes what interrupted checkpoints left in storage and starts
-// a coordinator whose ids continue those already there.
+// a coordinator whose ids continue those already there. It rebuilds the
+// registry of shared files from the metadata of the completed checkpoints
+// (the restored one among them, when it is in this storage: its files stay
+// while it is retained) and deletes the shared files none of them lists,
+// the uploads of checkpoints a crash interrupted.
 func NewDriver(storage *Storage, tasks Tasks, cfg DriverConfig) (*Driver, error) {
 	if err := storage.RemoveIncomplete(); err != nil {
 		return nil, fmt.Errorf("checkpoint directory %s: %w", storage.Root(), err)
 	}
 	complete, _, err := storage.IDs()
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint directory %s: %w", storage.Root(), err)
+	}
+	shared, err := rebuildShared(storage, complete)
 	if err != nil {
 		return nil, fmt.Errorf("checkpoint directory %s: %w", storage.Root(), err)
 	}
@@ -97,8 +124,39 @@ func NewDriver(storage *Storage, tasks Tasks, cfg DriverConfig) (*Driver, error)
 	if err != nil {
 		return nil, err
 	}
-	return &Driver{storage: storage, tasks: tasks, cfg: cfg, coord: coord, trigger: map[int64]time.Time{}, savepoints: map[int64]*savepoint{}}, nil
+	return &Driver{storage: storage, tasks: tasks, cfg: cfg, coord: coord, trigger: map[int64]time.Time{}, savepoints: map[int64]*savepoint{},
+		shared: shared, uploads: map[int64][]string{}, unsure: map[int64]bool{}}, nil
 }
+
+// rebuildShared registers the shared files of the completed checkpoints
+// and sweeps the rest from shared/. A checkpoint whose metadata cannot be
+// read holds files nobody knows, so then nothing is swept.
+func rebuildShared(storage *Storage, complete []int64) (*SharedRegistry, error) {
+	var retained []CheckpointFiles
+	known := true
+	for _, id := range complete {
+		md, err := readMetadata(storage.fs, storage.dir(id), storage.prefix)
+		if err != nil {
+			known = false
+			continue
+		}
+		retained = append(retained, CheckpointFiles{ID: id, Files: sharedPaths(md.Tasks)})
+	}
+	reg, err := RebuildSharedRegistry(retained)
+	if err != nil {
+		return nil, err
+	}
+	if known {
+		if err := storage.sweepShared(func(p string) bool { return reg.Referenced(p) > 0 }); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
+
+// SharedFiles is how many distinct shared files the retained checkpoints
+// hold.
+func (d *Driver) SharedFiles() int { return d.shared.Files() }
 
 // Storage is where the driver's checkpoints are.
 func (d *Driver) Storage() *Storage { return d.storage }
@@ -111,7 +169,21 @@ func (d *Driver) Stats() Stats { return d.coord.Stats() }
 func (d *Driver) Tick(now time.Time) { d.apply(d.coord.Tick(now)) }
 
 // Ack records task's snapshot for checkpoint id, written to the storage.
-func (d *Driver) Ack(id int64, task TaskID, snap TaskSnapshot) { d.apply(d.coord.Ack(id, task, snap)) }
+func (d *Driver) Ack(id int64, task TaskID, snap TaskSnapshot) {
+	if len(snap.Shared) > 0 && d.savepoints[id] == nil {
+		for _, f := range snap.Shared {
+			d.uploads[id] = append(d.uploads[id], f.Path)
+		}
+		// A late acknowledgement brings an Abort, which deletes what it
+		// lists; one for a checkpoint that completed is ignored.
+		defer func() {
+			if !slices.Contains(d.coord.PendingIDs(), id) {
+				delete(d.uploads, id)
+			}
+		}()
+	}
+	d.apply(d.coord.Ack(id, task, snap))
+}
 
 // Decline records that task could not take checkpoint id.
 func (d *Driver) Decline(id int64, task TaskID, reason string) {
@@ -151,8 +223,20 @@ func (d *Driver) Stop() {
 			sp.done("", fmt.Errorf("savepoint %d: the run of the job ended before it completed", id))
 			continue
 		}
-		d.storage.Discard(id)
+		d.abortFiles(id)
 	}
+}
+
+// abortFiles deletes checkpoint id, which never completed: its directory,
+// and the shared files its tasks uploaded that no completed checkpoint
+// holds.
+func (d *Driver) abortFiles(id int64) {
+	d.storage.Discard(id)
+	if !d.unsure[id] {
+		d.storage.removeShared(d.shared.Abort(id, d.uploads[id]))
+	}
+	delete(d.uploads, id)
+	delete(d.unsure, id)
 }
 
 func (d *Driver) apply(actions []Action) {
@@ -186,6 +270,18 @@ func (d *Driver) apply(actions []Action) {
 			}
 			md := Metadata{Version: MetadataVersion, Job: d.cfg.Job, GraphHash: d.cfg.GraphHash, ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}
 			err := d.storage.WriteMetadata(md)
+			if err == nil {
+				// Registered before the Finalized actions release the
+				// checkpoints it retires: the files they share stay.
+				if err = d.shared.Register(a.ID, sharedPaths(a.Tasks)); err != nil {
+					d.storage.Discard(a.ID)
+				}
+			}
+			if err != nil {
+				d.unsure[a.ID] = true
+			} else {
+				delete(d.uploads, a.ID)
+			}
 			if err == nil && d.cfg.OnComplete != nil {
 				var size int64
 				for _, t := range a.Tasks {
@@ -205,12 +301,20 @@ func (d *Driver) apply(actions []Action) {
 				sp.done("", fmt.Errorf("savepoint %d: %s", a.ID, a.Reason))
 				continue
 			}
-			d.storage.Discard(a.ID)
+			d.abortFiles(a.ID)
 			if d.cfg.OnAbort != nil {
 				d.cfg.OnAbort(a.ID, a.Reason)
 			}
 		case Discard:
-			d.storage.Discard(a.ID)
+			// The directory first: a crash between the two leaves files
+			// that the next driver's sweep deletes, never a checkpoint
+			// that looks complete and lacks them.
+			// When the directory stays (its _metadata with it), so do the
+			// files: the next driver registers them again.
+			deletable := d.shared.Release(a.ID)
+			if d.storage.Discard(a.ID) == nil {
+				d.storage.removeShared(deletable)
+			}
 		case Fail:
 			if d.cfg.OnFail != nil {
 				d.cfg.OnFail(a.Reason)

@@ -16,9 +16,14 @@ import (
 // the files of every subtask of the task whose key groups overlap the
 // restoring subtask's, so a job may restart at another parallelism. A Restore
 // is used from one goroutine; Close releases its files.
+//
+// Keyed state checkpointed incrementally (the LSM backend's files) is not
+// read as entries: OpenLSM opens an LSM backend from it, RestoreInto feeds
+// it to any backend (incremental_restore.go).
 type Restore struct {
 	fs      vfs.FS
 	dir     string
+	prefix  string // of the URI dir was given as, for messages
 	id      int64
 	task    string
 	subtask int
@@ -27,6 +32,11 @@ type Restore struct {
 	files   []*taskFile
 	ops     map[string][]byte
 	chunks  []restoreChunk
+	// parts are the incremental snapshots whose key groups meet kgs.
+	parts []TaskSnapshot
+	// reusable are the shared files of the base part that OpenLSM's
+	// backend kept, by their name in its store (Incremental.Reuse).
+	reusable map[string]SharedFile
 }
 
 // restoreChunk is one chunk to read, in key-group order across files.
@@ -39,11 +49,15 @@ type restoreChunk struct {
 // the checkpoint dir described by md (both as returned by Load: dir may be a
 // local path or a URI).
 func OpenRestore(dir string, md *Metadata, task string, subtask int, kgs state.KeyGroupRange) (*Restore, error) {
-	fsys, inner, _, err := resolve(dir)
+	fsys, inner, prefix, err := resolve(dir)
 	if err != nil {
 		return nil, fmt.Errorf("restore %s/%d from checkpoint %d: %w", task, subtask, md.ID, err)
 	}
-	return OpenRestoreFS(fsys, inner, md, task, subtask, kgs)
+	r, err := OpenRestoreFS(fsys, inner, md, task, subtask, kgs)
+	if r != nil {
+		r.prefix = prefix
+	}
+	return r, err
 }
 
 // OpenRestoreFS is OpenRestore on a given file system, dir being a path
@@ -87,9 +101,15 @@ func OpenRestoreFS(fsys vfs.FS, dir string, md *Metadata, task string, subtask i
 			r.ops[uid] = b
 		}
 	}
+	var full []TaskSnapshot
 	for _, t := range keyed {
 		if t.KeyGroups.End <= kgs.Start || t.KeyGroups.Start >= kgs.End {
 			continue
+		}
+		if t.Incremental {
+			r.parts = append(r.parts, t)
+		} else {
+			full = append(full, t)
 		}
 		f, err := open(t)
 		if err != nil {
@@ -101,6 +121,11 @@ func OpenRestoreFS(fsys vfs.FS, dir string, md *Metadata, task string, subtask i
 				r.chunks = append(r.chunks, restoreChunk{f, c})
 			}
 		}
+	}
+	if len(r.parts) > 0 && len(full) > 0 {
+		r.Close()
+		return nil, fmt.Errorf("checkpoint %d task %s: subtask %d holds a full snapshot and subtask %d an incremental one of the key groups %v being restored; "+
+			"a restore takes one kind: restore from another checkpoint", md.ID, task, full[0].Subtask, r.parts[0].Subtask, kgs)
 	}
 	// Files own disjoint ranges, so a stable sort by key group keeps each
 	// file's chunks of a key group in their written order.
@@ -120,10 +145,14 @@ func (r *Restore) open(t TaskSnapshot) (*taskFile, error) {
 		return nil, fmt.Errorf("restore %s/%d from checkpoint %d: %w", r.task, r.subtask, r.id, err)
 	}
 	r.files = append(r.files, f)
-	if f.task != t.Task || f.subtask != t.Subtask || f.kgs != t.KeyGroups || f.id != r.id || f.f.Size() != t.Size {
+	if f.task != t.Task || f.subtask != t.Subtask || f.kgs != t.KeyGroups || f.id != r.id || f.f.Size() != t.TaskFileSize() {
 		return nil, fmt.Errorf("restore %s/%d: %w", r.task, r.subtask, corruptf(f.path,
 			"holds %s/%d key groups %v of checkpoint %d (%d bytes) but the metadata says %s/%d key groups %v of checkpoint %d (%d bytes)",
-			f.task, f.subtask, f.kgs, f.id, f.f.Size(), t.Task, t.Subtask, t.KeyGroups, r.id, t.Size))
+			f.task, f.subtask, f.kgs, f.id, f.f.Size(), t.Task, t.Subtask, t.KeyGroups, r.id, t.TaskFileSize()))
+	}
+	if t.Incremental != (f.version == fileVersionFiles) {
+		return nil, fmt.Errorf("restore %s/%d: %w", r.task, r.subtask, corruptf(f.path,
+			"has format version %d, but the metadata says the snapshot is incremental=%v", f.version, t.Incremental))
 	}
 	return f, nil
 }
@@ -209,8 +238,20 @@ func (r *Restore) OperatorStates(uid string) ([][]byte, error) {
 
 // Keyed returns a reader of the keyed entries in the restoring subtask's key
 // groups, ordered by key group. Each call starts a new pass. Entry slices
-// stay valid after later calls to Next.
-func (r *Restore) Keyed() state.SnapshotReader { return &keyedReader{chunks: r.chunks} }
+// stay valid after later calls to Next. Keyed state checkpointed
+// incrementally has no entries to read: the reader fails, saying to use
+// OpenLSM or RestoreInto.
+func (r *Restore) Keyed() state.SnapshotReader {
+	if len(r.parts) > 0 {
+		return failedReader{fmt.Errorf("checkpoint %d holds the keyed state of %s as incremental lsm files, not entries: restore it with OpenLSM or RestoreInto", r.id, r.task)}
+	}
+	return &keyedReader{chunks: r.chunks}
+}
+
+// failedReader is a SnapshotReader that fails.
+type failedReader struct{ err error }
+
+func (f failedReader) Next() (state.Entry, bool, error) { return state.Entry{}, false, f.err }
 
 // Close releases the files.
 func (r *Restore) Close() error {

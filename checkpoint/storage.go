@@ -29,13 +29,49 @@ var ErrNoCheckpoint = errors.New("no complete checkpoint")
 
 // TaskSnapshot describes one subtask's file in a checkpoint: what a task
 // acknowledges to the coordinator and what the metadata lists.
+//
+// A full snapshot is its task file alone. An incremental snapshot
+// (Incremental, incremental.go) is its task file — operator state and the
+// backend's small private files — plus the backend's tables, shared files
+// under the storage root's shared/ directory that this checkpoint uploaded
+// or an earlier one did; Shared lists them all.
 type TaskSnapshot struct {
 	Task        string              `json:"task"`
 	Subtask     int                 `json:"subtask"`
 	Parallelism int                 `json:"parallelism"`
 	KeyGroups   state.KeyGroupRange `json:"keyGroups"`
 	File        string              `json:"file"` // relative to the checkpoint directory
-	Size        int64               `json:"size"`
+	// Size is the bytes this checkpoint wrote for the subtask: its task
+	// file and the shared files it uploaded (not those it re-references).
+	Size int64 `json:"size"`
+	// FileSize is the task file's length; zero means Size (a full
+	// snapshot, and every snapshot of a loom before incremental ones).
+	FileSize int64 `json:"fileSize,omitempty"`
+	// StateSize is every byte a restore reads: the task file and all
+	// shared files listed. Zero means Size.
+	StateSize int64 `json:"stateSize,omitempty"`
+	// Incremental marks a snapshot whose keyed state is the backend's
+	// files (an LSM store's checkpoint), not entries in the task file.
+	Incremental bool `json:"incremental,omitempty"`
+	// Shared are the shared files the snapshot references, paths relative
+	// to the storage root (shared/...).
+	Shared []SharedFile `json:"shared,omitempty"`
+}
+
+// TaskFileSize is the length of the snapshot's task file.
+func (t TaskSnapshot) TaskFileSize() int64 {
+	if t.FileSize > 0 {
+		return t.FileSize
+	}
+	return t.Size
+}
+
+// TotalSize is the bytes a restore of the snapshot reads (StateSize).
+func (t TaskSnapshot) TotalSize() int64 {
+	if t.StateSize > 0 {
+		return t.StateSize
+	}
+	return t.Size
 }
 
 // Metadata describes a complete checkpoint. GraphHash identifies the job
@@ -135,7 +171,7 @@ func parseDirName(name string) (int64, bool) {
 // NewTaskWriter starts the file of one subtask in checkpoint id. kgs is the
 // key-group range the subtask owns (empty for a task without keyed state).
 func (s *Storage) NewTaskWriter(id int64, task string, subtask, parallelism int, kgs state.KeyGroupRange) (*TaskWriter, error) {
-	return newTaskWriter(s.fs, s.dir(id), id, task, subtask, parallelism, kgs)
+	return newTaskWriter(s.fs, s.dir(id), id, task, subtask, parallelism, kgs, fileVersion)
 }
 
 // taskFileName is "<task>-<subtask>.state". Task ids are made file-name safe;
@@ -231,6 +267,16 @@ func (md *Metadata) validate() error {
 			return fmt.Errorf("task %v: subtask outside parallelism %d", id, t.Parallelism)
 		case t.KeyGroups.Start < 0 || t.KeyGroups.End < t.KeyGroups.Start:
 			return fmt.Errorf("task %v: invalid key-group range %v", id, t.KeyGroups)
+		case len(t.Shared) > 0 && !t.Incremental:
+			return fmt.Errorf("task %v: a full snapshot lists %d shared files", id, len(t.Shared))
+		}
+		for _, f := range t.Shared {
+			if err := checkSharedPath(f.Path); err != nil {
+				return fmt.Errorf("task %v: %w", id, err)
+			}
+			if f.Size < 0 {
+				return fmt.Errorf("task %v: shared file %s has negative size %d", id, f.Path, f.Size)
+			}
 		}
 		seen[id] = true
 	}
@@ -409,7 +455,8 @@ func loadFS(fsys vfs.FS, p, prefix string) (*Metadata, string, error) {
 }
 
 // checkTaskFiles makes sure the task files md lists are all there, each of
-// the size the metadata recorded.
+// the size the metadata recorded, and so are the shared files of its
+// incremental snapshots (under dir's parent, the storage root).
 func checkTaskFiles(fsys vfs.FS, dir, prefix string, md *Metadata) error {
 	for _, t := range md.Tasks {
 		p := path.Join(dir, t.File)
@@ -420,11 +467,11 @@ func checkTaskFiles(fsys vfs.FS, dir, prefix string, md *Metadata) error {
 		if err != nil {
 			return fmt.Errorf("check checkpoint %d task file: %w", md.ID, err)
 		}
-		if fi.Size() != t.Size {
-			return fmt.Errorf("%w: checkpoint %d task file %s has %d bytes, but the metadata recorded %d", ErrCorrupt, md.ID, prefix+p, fi.Size(), t.Size)
+		if fi.Size() != t.TaskFileSize() {
+			return fmt.Errorf("%w: checkpoint %d task file %s has %d bytes, but the metadata recorded %d", ErrCorrupt, md.ID, prefix+p, fi.Size(), t.TaskFileSize())
 		}
 	}
-	return nil
+	return checkSharedFiles(fsys, path.Dir(dir), prefix, md)
 }
 
 func readMetadata(fsys vfs.FS, dir, prefix string) (*Metadata, error) {

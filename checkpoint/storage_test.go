@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -134,7 +135,7 @@ func TestTaskFileRoundTrip(t *testing.T) {
 			es := testEntries(rng, tc.kgs, tc.n, tc.big)
 			snap := writeTask(t, s, 1, "map", 0, 1, tc.kgs, es, tc.ops)
 			want := TaskSnapshot{Task: "map", Subtask: 0, Parallelism: 1, KeyGroups: tc.kgs, File: "map-0.state", Size: snap.Size}
-			if snap != want {
+			if !reflect.DeepEqual(snap, want) {
 				t.Fatalf("snapshot = %+v, want %+v", snap, want)
 			}
 			if st, err := os.Stat(filepath.Join(s.Dir(1), snap.File)); err != nil || st.Size() != snap.Size {

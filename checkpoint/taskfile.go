@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"path"
 
 	"github.com/loom-yarn/loom/state"
@@ -16,12 +17,14 @@ import (
 //
 //	file   = header block* index footer
 //	header = "LMCK" version(1 byte)
-//	block  = one operator state blob, or a chunk of keyed entries of one key group
+//	block  = one operator state blob, a chunk of keyed entries of one key
+//	         group, or one private file of an incremental snapshot
 //	entry  = stateID uvarint | len uvarint key | len uvarint userKey | len uvarint value
 //	index  = task string | subtask | parallelism | kgStart | kgEnd | checkpointID
 //	         | nStates (name string)*
 //	         | nOps (uid string | offset | length | crc32)*
 //	         | nChunks (keyGroup | entries | offset | length | crc32)*
+//	         | nFiles (name string | offset | length | crc32)*   (version 2 only)
 //	footer = indexOffset uint64 | indexLength uint32 | indexCRC uint32 | "LMCK"
 //
 // Integers are uvarints unless sized; sized ones are little endian; strings
@@ -31,12 +34,23 @@ import (
 // name their state by an index into the state table: the name is written once
 // per file, not once per entry. A key group's entries are split into chunks of
 // about chunkTarget bytes, which bounds a reader's memory.
+//
+// Version 2 is the file of an incremental snapshot (incremental.go): instead
+// of keyed entries it holds the small private files of the backend's
+// checkpoint (Pebble's MANIFEST, OPTIONS, markers and LOOM-STATE), one block
+// each, so that a checkpoint creates one file per subtask whatever its state;
+// the backend's tables are shared files the metadata lists. A file without
+// private files is written as version 1, byte for byte what older looms
+// write and read.
 const (
-	fileMagic   = "LMCK"
-	fileVersion = 1
-	headerLen   = 4 + 1
-	footerLen   = 8 + 4 + 4 + 4
-	chunkTarget = 128 << 10
+	fileMagic = "LMCK"
+	// fileVersion is the version of a file with keyed entries (or none);
+	// fileVersionFiles that of a file with private files.
+	fileVersion      = 1
+	fileVersionFiles = 2
+	headerLen        = 4 + 1
+	footerLen        = 8 + 4 + 4 + 4
+	chunkTarget      = 128 << 10
 )
 
 // ErrCorrupt marks checkpoint data that fails its checks: a bad checksum, a
@@ -49,6 +63,12 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 type blockRef struct {
 	off, len int64
 	crc      uint32
+}
+
+// namedRef is a private file's block.
+type namedRef struct {
+	name string
+	blockRef
 }
 
 // chunkRef is a block of keyed entries, all of one key group.
@@ -74,6 +94,7 @@ type TaskWriter struct {
 	parallelism int
 	kgs         state.KeyGroupRange
 	id          int64
+	version     byte // fileVersion, or fileVersionFiles for an incremental snapshot
 
 	f   vfs.File
 	w   *bufio.Writer
@@ -91,6 +112,14 @@ type TaskWriter struct {
 	opUIDs []string // in write order, for a deterministic index
 	chunks []chunkRef
 
+	// files are the private files of an incremental snapshot (WriteFile),
+	// in write order; shared the shared files it references (Reference),
+	// uploaded the bytes of those this checkpoint uploaded.
+	files    []namedRef
+	fileSeen map[string]bool
+	shared   []SharedFile
+	uploaded int64
+
 	// The chunk being filled: entries of key group curKG.
 	cur        []byte
 	curKG      int
@@ -100,7 +129,7 @@ type TaskWriter struct {
 
 var _ state.SnapshotWriter = (*TaskWriter)(nil)
 
-func newTaskWriter(fsys vfs.FS, dir string, id int64, task string, subtask, parallelism int, kgs state.KeyGroupRange) (*TaskWriter, error) {
+func newTaskWriter(fsys vfs.FS, dir string, id int64, task string, subtask, parallelism int, kgs state.KeyGroupRange, version byte) (*TaskWriter, error) {
 	if task == "" {
 		return nil, fmt.Errorf("checkpoint %d: task file needs a task name", id)
 	}
@@ -121,13 +150,13 @@ func newTaskWriter(fsys vfs.FS, dir string, id int64, task string, subtask, para
 	}
 	w := &TaskWriter{
 		fs: fsys, dir: dir, name: name, tmp: tmp,
-		task: task, subtask: subtask, parallelism: parallelism, kgs: kgs, id: id,
+		task: task, subtask: subtask, parallelism: parallelism, kgs: kgs, id: id, version: version,
 		f: f, w: bufio.NewWriterSize(f, 64<<10),
 		stateIDs: make(map[string]int), lastID: -1,
 		ops: make(map[string]blockRef),
 	}
 	w.write([]byte(fileMagic))
-	w.write([]byte{fileVersion})
+	w.write([]byte{version})
 	if w.err != nil {
 		w.Abort()
 		return nil, w.err
@@ -158,6 +187,10 @@ func (w *TaskWriter) usable() error {
 func (w *TaskWriter) WriteEntry(e state.Entry) error {
 	if err := w.usable(); err != nil {
 		return err
+	}
+	if w.version == fileVersionFiles {
+		return fmt.Errorf("checkpoint %d task %s/%d: the incremental snapshot takes keyed state as the backend's files, not as entries (state %q)",
+			w.id, w.task, w.subtask, e.State)
 	}
 	if !w.kgs.Contains(e.KeyGroup) {
 		return fmt.Errorf("checkpoint %d task %s/%d: entry of state %q in key group %d is outside the task's range %v",
@@ -222,6 +255,70 @@ func (w *TaskWriter) WriteOperatorState(uid string, data []byte) error {
 	return w.err
 }
 
+// WriteFile stores a private file of an incremental snapshot (one of the
+// small files beside the backend's tables, which change at every
+// checkpoint) as one block, read from r to its end. Each name may be written
+// once per file, and only to a writer of an incremental snapshot.
+func (w *TaskWriter) WriteFile(name string, r io.Reader) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	switch {
+	case w.version != fileVersionFiles:
+		return fmt.Errorf("checkpoint %d task %s/%d: file %s: only the task file of an incremental snapshot holds files", w.id, w.task, w.subtask, name)
+	case name == "" || name != path.Base(name) || name == "." || name == "..":
+		return fmt.Errorf("checkpoint %d task %s/%d: private file %q must be a plain file name", w.id, w.task, w.subtask, name)
+	case w.fileSeen[name]:
+		return fmt.Errorf("checkpoint %d task %s/%d: private file %s written twice", w.id, w.task, w.subtask, name)
+	}
+	if w.fileSeen == nil {
+		w.fileSeen = map[string]bool{}
+	}
+	w.fileSeen[name] = true
+	ref := namedRef{name: name, blockRef: blockRef{off: w.off}}
+	h := crc32.New(crcTable)
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			w.write(buf[:n])
+			if w.err != nil {
+				return w.err
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			w.err = fmt.Errorf("write task file %s: read private file %s: %w", w.tmp, name, err)
+			return w.err
+		}
+	}
+	ref.len = w.off - ref.off
+	ref.crc = h.Sum32()
+	w.files = append(w.files, ref)
+	return nil
+}
+
+// Reference records that the snapshot references shared file f, which
+// this checkpoint uploaded (uploaded: its bytes count in the snapshot's
+// Size) or an earlier one did. The list goes into the TaskSnapshot, and
+// from there into the metadata, not into the file.
+func (w *TaskWriter) Reference(f SharedFile, uploaded bool) error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if w.version != fileVersionFiles {
+		return fmt.Errorf("checkpoint %d task %s/%d: shared file %s: only an incremental snapshot references shared files", w.id, w.task, w.subtask, f.Path)
+	}
+	w.shared = append(w.shared, f)
+	if uploaded {
+		w.uploaded += f.Size
+	}
+	return nil
+}
+
 // Close completes the file: it writes the index and footer, syncs, and
 // renames the file to its final name. The returned TaskSnapshot is what the
 // task acknowledges to the coordinator. The new name becomes durable when
@@ -266,10 +363,21 @@ func (w *TaskWriter) Close() (TaskSnapshot, error) {
 		w.fs.RemoveAll(w.tmp)
 		return TaskSnapshot{}, fmt.Errorf("rename task file %s to %s: %w", w.tmp, final, err)
 	}
-	return TaskSnapshot{
+	snap := TaskSnapshot{
 		Task: w.task, Subtask: w.subtask, Parallelism: w.parallelism,
 		KeyGroups: w.kgs, File: w.name, Size: w.off,
-	}, nil
+	}
+	if w.version == fileVersionFiles {
+		snap.Incremental = true
+		snap.FileSize = w.off
+		snap.Size = w.off + w.uploaded
+		snap.StateSize = w.off
+		for _, f := range w.shared {
+			snap.StateSize += f.Size
+		}
+		snap.Shared = w.shared
+	}
+	return snap, nil
 }
 
 // Abort stops writing and removes the partial file, for a checkpoint that was
@@ -307,6 +415,13 @@ func (w *TaskWriter) appendIndex(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(c.entries))
 		b = appendRef(b, c.blockRef)
 	}
+	if w.version == fileVersionFiles {
+		b = binary.AppendUvarint(b, uint64(len(w.files)))
+		for _, f := range w.files {
+			b = appendString(b, f.name)
+			b = appendRef(b, f.blockRef)
+		}
+	}
 	return b
 }
 
@@ -339,6 +454,10 @@ type taskFile struct {
 	states      []string
 	ops         map[string]blockRef
 	chunks      []chunkRef
+	// version is the file's format; files (version 2) are the private
+	// files of an incremental snapshot.
+	version byte
+	files   []namedRef
 }
 
 func openTaskFile(fsys vfs.FS, p string) (*taskFile, error) {
@@ -371,8 +490,9 @@ func readTaskIndex(f vfs.ReadableFile, p string) (*taskFile, error) {
 	if string(head[:len(fileMagic)]) != fileMagic {
 		return nil, corruptf(p, "bad magic %q at offset 0, not a loom checkpoint task file", head[:len(fileMagic)])
 	}
-	if v := head[len(fileMagic)]; v != fileVersion {
-		return nil, fmt.Errorf("task file %s has format version %d; this loom reads version %d", p, v, fileVersion)
+	v := head[len(fileMagic)]
+	if v != fileVersion && v != fileVersionFiles {
+		return nil, fmt.Errorf("task file %s has format version %d; this loom reads versions %d and %d", p, v, fileVersion, fileVersionFiles)
 	}
 	var foot [footerLen]byte
 	if _, err := f.ReadAt(foot[:], size-footerLen); err != nil {
@@ -393,7 +513,7 @@ func readTaskIndex(f vfs.ReadableFile, p string) (*taskFile, error) {
 	if got, want := crc32.Checksum(idx, crcTable), binary.LittleEndian.Uint32(foot[12:]); got != want {
 		return nil, corruptf(p, "index checksum %08x, want %08x", got, want)
 	}
-	t := &taskFile{path: p, f: f, ops: make(map[string]blockRef)}
+	t := &taskFile{path: p, f: f, ops: make(map[string]blockRef), version: v}
 	d := decoder{b: idx}
 	t.task = d.str()
 	t.subtask = d.int()
@@ -418,6 +538,14 @@ func readTaskIndex(f vfs.ReadableFile, p string) (*taskFile, error) {
 		c.blockRef = d.ref()
 		t.chunks = append(t.chunks, c)
 	}
+	if v == fileVersionFiles {
+		n = d.int()
+		for i := 0; i < n && d.err == nil; i++ {
+			f := namedRef{name: d.str()}
+			f.blockRef = d.ref()
+			t.files = append(t.files, f)
+		}
+	}
 	if d.err != nil {
 		return nil, corruptf(p, "index: %v", d.err)
 	}
@@ -441,6 +569,16 @@ func readTaskIndex(f vfs.ReadableFile, p string) (*taskFile, error) {
 		}
 		if !t.kgs.Contains(c.keyGroup) || (i > 0 && c.keyGroup < t.chunks[i-1].keyGroup) {
 			return nil, corruptf(p, "key group %d chunk out of order or outside the file's range %v", c.keyGroup, t.kgs)
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range t.files {
+		if f.name == "" || f.name != path.Base(f.name) || f.name == "." || f.name == ".." || seen[f.name] {
+			return nil, corruptf(p, "private file name %q is not a plain name, or is listed twice", f.name)
+		}
+		seen[f.name] = true
+		if err := check(fmt.Sprintf("private file %s", f.name), f.blockRef); err != nil {
+			return nil, err
 		}
 	}
 	return t, nil

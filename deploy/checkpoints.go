@@ -16,16 +16,32 @@ func TaskIDOf(s *controlpb.Subtask) checkpoint.TaskID {
 	return checkpoint.TaskID{Task: s.GetChain(), Subtask: int(s.GetIndex())}
 }
 
-// SnapshotToProto is a snapshot handle on the wire.
+// SnapshotToProto is a snapshot handle on the wire, with the shared files
+// of an incremental snapshot.
 func SnapshotToProto(s checkpoint.TaskSnapshot) *controlpb.TaskSnapshot {
-	return &controlpb.TaskSnapshot{Parallelism: int32(s.Parallelism), KeyGroupStart: int32(s.KeyGroups.Start),
-		KeyGroupEnd: int32(s.KeyGroups.End), File: s.File, Size: s.Size}
+	p := &controlpb.TaskSnapshot{Parallelism: int32(s.Parallelism), KeyGroupStart: int32(s.KeyGroups.Start),
+		KeyGroupEnd: int32(s.KeyGroups.End), File: s.File, Size: s.Size,
+		FileSize: s.FileSize, StateSize: s.StateSize, Incremental: s.Incremental}
+	if len(s.Shared) > 0 {
+		p.Shared = make([]*controlpb.TaskSnapshot_SharedFile, len(s.Shared))
+		for i, f := range s.Shared {
+			p.Shared[i] = &controlpb.TaskSnapshot_SharedFile{Path: f.Path, Size: f.Size}
+		}
+	}
+	return p
 }
 
 // SnapshotOf is the snapshot handle a subtask's acknowledgement carries.
 func SnapshotOf(a *controlpb.SubtaskAck) checkpoint.TaskSnapshot {
 	s := a.GetSnapshot()
-	return checkpoint.TaskSnapshot{Task: a.GetSubtask().GetChain(), Subtask: int(a.GetSubtask().GetIndex()),
+	snap := checkpoint.TaskSnapshot{Task: a.GetSubtask().GetChain(), Subtask: int(a.GetSubtask().GetIndex()),
 		Parallelism: int(s.GetParallelism()), KeyGroups: state.KeyGroupRange{Start: int(s.GetKeyGroupStart()), End: int(s.GetKeyGroupEnd())},
-		File: s.GetFile(), Size: s.GetSize()}
+		File: s.GetFile(), Size: s.GetSize(), FileSize: s.GetFileSize(), StateSize: s.GetStateSize(), Incremental: s.GetIncremental()}
+	if sh := s.GetShared(); len(sh) > 0 {
+		snap.Shared = make([]checkpoint.SharedFile, len(sh))
+		for i, f := range sh {
+			snap.Shared[i] = checkpoint.SharedFile{Path: f.GetPath(), Size: f.GetSize()}
+		}
+	}
+	return snap
 }

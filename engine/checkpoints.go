@@ -56,13 +56,25 @@ type taskCheckpointer struct {
 	ctx         context.Context
 	parallelism int
 	kgs         state.KeyGroupRange
+	// inc, set when the task's backend checkpoints incrementally, takes
+	// its checkpoints (not savepoints, which stay self-contained);
+	// uploading is closed when the upload of the latest one ended
+	// (engine/incremental.go).
+	inc       *checkpoint.Incremental
+	uploading chan struct{}
 }
 
 // Snapshot implements task.Checkpointer. A failed write declines the
 // checkpoint; the job goes on.
 func (c *taskCheckpointer) Snapshot(id int64, task string, subtask int, write func(task.StateWriter) error) error {
+	c.waitUpload()
 	msg := ackMsg{id: id, task: checkpoint.TaskID{Task: task, Subtask: subtask}}
-	w, err := c.cp.storageFor(id).NewTaskWriter(id, task, subtask, c.parallelism, c.kgs)
+	st := c.cp.storageFor(id)
+	if c.inc != nil && st == c.cp.storage {
+		c.snapshotIncremental(id, msg, write)
+		return nil
+	}
+	w, err := st.NewTaskWriter(id, task, subtask, c.parallelism, c.kgs)
 	if err == nil {
 		if err = write(w); err != nil {
 			w.Abort()
@@ -73,11 +85,16 @@ func (c *taskCheckpointer) Snapshot(id int64, task string, subtask int, write fu
 	if err != nil {
 		msg.decline = err.Error()
 	}
+	c.ack(msg)
+	return nil
+}
+
+// ack hands a task's answer to the checkpoint loop.
+func (c *taskCheckpointer) ack(msg ackMsg) {
 	select {
 	case c.cp.acks <- msg:
 	case <-c.ctx.Done():
 	}
-	return nil
 }
 
 // checkpointer is an execution's checkpoint goroutine. It owns the
@@ -177,6 +194,18 @@ func (c *checkpointer) run(ctx context.Context) {
 		case a := <-c.acks:
 			c.decline(a)
 		case t := <-c.finished:
+			// A task's acknowledgements come before its end: the send of
+			// the last one finished before the task sent this, so it waits
+			// in acks now. Deliver them first: a checkpoint must not count
+			// the task finished when it took part.
+			for drained := false; !drained; {
+				select {
+				case a := <-c.acks:
+					c.decline(a)
+				default:
+					drained = true
+				}
+			}
 			c.forget(t)
 			if c.driver == nil {
 				c.coordinated.Finished(t)

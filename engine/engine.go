@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -450,30 +449,6 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 			t.Backend.Close()
 		}
 	}()
-	if c.Keyed {
-		switch x.opts.StateBackend {
-		case "", "heap":
-			t.Backend = state.NewHeap(kgs, maxP)
-		case "lsm":
-			if x.stateRoot == nil {
-				base := x.opts.StateDir
-				if base == "" {
-					base = os.TempDir()
-				}
-				if x.stateRoot, err = openStateRoot(base, g.Name); err != nil {
-					return nil, fmt.Errorf("task %s subtask %d: %w", c.Name, i, err)
-				}
-			}
-			dir := x.stateRoot.Dir(c.ID, i)
-			t.Backend, err = state.NewLSM(dir, kgs, maxP)
-			if err != nil {
-				return nil, fmt.Errorf("task %s subtask %d: open LSM state in %s: %w", c.Name, i, dir, err)
-			}
-		default:
-			return nil, fmt.Errorf("state.backend %q: want heap or lsm", x.opts.StateBackend)
-		}
-	}
-
 	var restore *checkpoint.Restore
 	if md != nil {
 		var err error
@@ -482,10 +457,14 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 			return nil, fmt.Errorf("restore task %s subtask %d from checkpoint %d: %w", c.Name, i, md.ID, err)
 		}
 		defer restore.Close()
-		if t.Backend != nil {
-			if err := t.Backend.Restore(restore.Keyed()); err != nil {
+	}
+	var inc *checkpoint.Incremental
+	if c.Keyed {
+		if t.Backend, inc, err = x.openKeyedState(c, i, kgs, maxP, restore, ckp); err != nil {
+			if md != nil {
 				return nil, fmt.Errorf("restore keyed state of %s subtask %d from checkpoint %d: %w", c.Name, i, md.ID, err)
 			}
+			return nil, err
 		}
 	}
 
@@ -593,8 +572,10 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 		}
 	}
 	if ckp != nil {
-		t.Checkpointer = &taskCheckpointer{cp: ckp, ctx: ctx, parallelism: c.Parallelism, kgs: kgs}
+		tc := &taskCheckpointer{cp: ckp, ctx: ctx, parallelism: c.Parallelism, kgs: kgs, inc: inc}
+		t.Checkpointer = tc
 		t.Finished = func() {
+			tc.waitUpload() // the last snapshot is acknowledged first
 			select {
 			case ckp.finished <- tr.id:
 			case <-ctx.Done():

@@ -572,10 +572,20 @@ func (t *Task) checkpoint(id, ts int64) error {
 				return err
 			}
 		}
-		if t.Backend != nil {
-			if err := t.Backend.Snapshot(w); err != nil {
+		if t.Backend == nil {
+			return nil
+		}
+		// A writer that stores keyed state its own way (an incremental
+		// checkpoint of the LSM backend's files, checkpoint.IncrementalWriter)
+		// takes the backend; any other receives every entry.
+		if kw, ok := w.(interface{ WriteKeyedState(state.Backend) error }); ok {
+			if err := kw.WriteKeyedState(t.Backend); err != nil {
 				return fmt.Errorf("snapshot keyed state: %w", err)
 			}
+			return nil
+		}
+		if err := t.Backend.Snapshot(w); err != nil {
+			return fmt.Errorf("snapshot keyed state: %w", err)
 		}
 		return nil
 	})

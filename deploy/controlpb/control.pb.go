@@ -1041,8 +1041,19 @@ type TaskSnapshot struct {
 	KeyGroupStart int32                  `protobuf:"varint,2,opt,name=key_group_start,json=keyGroupStart,proto3" json:"key_group_start,omitempty"`
 	KeyGroupEnd   int32                  `protobuf:"varint,3,opt,name=key_group_end,json=keyGroupEnd,proto3" json:"key_group_end,omitempty"`
 	// file is the snapshot's file, relative to the checkpoint's directory.
-	File          string `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
-	Size          int64  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	File string `protobuf:"bytes,4,opt,name=file,proto3" json:"file,omitempty"`
+	// size is the bytes this checkpoint wrote for the subtask: its file and
+	// the shared files it uploaded.
+	Size int64 `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// file_size is the length of file; 0 means size (a full snapshot).
+	FileSize int64 `protobuf:"varint,6,opt,name=file_size,json=fileSize,proto3" json:"file_size,omitempty"`
+	// state_size is every byte a restore reads; 0 means size.
+	StateSize int64 `protobuf:"varint,7,opt,name=state_size,json=stateSize,proto3" json:"state_size,omitempty"`
+	// incremental marks a snapshot of an LSM backend's files, whose tables
+	// are the shared files.
+	Incremental bool `protobuf:"varint,8,opt,name=incremental,proto3" json:"incremental,omitempty"`
+	// shared are the shared files the snapshot references.
+	Shared        []*TaskSnapshot_SharedFile `protobuf:"bytes,9,rep,name=shared,proto3" json:"shared,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1110,6 +1121,34 @@ func (x *TaskSnapshot) GetSize() int64 {
 		return x.Size
 	}
 	return 0
+}
+
+func (x *TaskSnapshot) GetFileSize() int64 {
+	if x != nil {
+		return x.FileSize
+	}
+	return 0
+}
+
+func (x *TaskSnapshot) GetStateSize() int64 {
+	if x != nil {
+		return x.StateSize
+	}
+	return 0
+}
+
+func (x *TaskSnapshot) GetIncremental() bool {
+	if x != nil {
+		return x.Incremental
+	}
+	return false
+}
+
+func (x *TaskSnapshot) GetShared() []*TaskSnapshot_SharedFile {
+	if x != nil {
+		return x.Shared
+	}
+	return nil
 }
 
 type SavepointRequest struct {
@@ -1231,6 +1270,60 @@ func (x *SavepointResponse) GetPath() string {
 	return ""
 }
 
+// SharedFile is a file of shared state (checkpoint.SharedFile).
+type TaskSnapshot_SharedFile struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// path is relative to the checkpoint storage root (shared/...).
+	Path          string `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Size          int64  `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskSnapshot_SharedFile) Reset() {
+	*x = TaskSnapshot_SharedFile{}
+	mi := &file_deploy_control_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskSnapshot_SharedFile) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskSnapshot_SharedFile) ProtoMessage() {}
+
+func (x *TaskSnapshot_SharedFile) ProtoReflect() protoreflect.Message {
+	mi := &file_deploy_control_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskSnapshot_SharedFile.ProtoReflect.Descriptor instead.
+func (*TaskSnapshot_SharedFile) Descriptor() ([]byte, []int) {
+	return file_deploy_control_proto_rawDescGZIP(), []int{14, 0}
+}
+
+func (x *TaskSnapshot_SharedFile) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *TaskSnapshot_SharedFile) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 var File_deploy_control_proto protoreflect.FileDescriptor
 
 const file_deploy_control_proto_rawDesc = "" +
@@ -1316,13 +1409,22 @@ const file_deploy_control_proto_rawDesc = "" +
 	"checkpoint\x12/\n" +
 	"\asubtask\x18\x02 \x01(\v2\x15.loom.control.SubtaskR\asubtask\x12\x18\n" +
 	"\adecline\x18\x03 \x01(\tR\adecline\x126\n" +
-	"\bsnapshot\x18\x04 \x01(\v2\x1a.loom.control.TaskSnapshotR\bsnapshot\"\xa4\x01\n" +
+	"\bsnapshot\x18\x04 \x01(\v2\x1a.loom.control.TaskSnapshotR\bsnapshot\"\xf7\x02\n" +
 	"\fTaskSnapshot\x12 \n" +
 	"\vparallelism\x18\x01 \x01(\x05R\vparallelism\x12&\n" +
 	"\x0fkey_group_start\x18\x02 \x01(\x05R\rkeyGroupStart\x12\"\n" +
 	"\rkey_group_end\x18\x03 \x01(\x05R\vkeyGroupEnd\x12\x12\n" +
 	"\x04file\x18\x04 \x01(\tR\x04file\x12\x12\n" +
-	"\x04size\x18\x05 \x01(\x03R\x04size\"T\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x12\x1b\n" +
+	"\tfile_size\x18\x06 \x01(\x03R\bfileSize\x12\x1d\n" +
+	"\n" +
+	"state_size\x18\a \x01(\x03R\tstateSize\x12 \n" +
+	"\vincremental\x18\b \x01(\bR\vincremental\x12=\n" +
+	"\x06shared\x18\t \x03(\v2%.loom.control.TaskSnapshot.SharedFileR\x06shared\x1a4\n" +
+	"\n" +
+	"SharedFile\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"T\n" +
 	"\x10SavepointRequest\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
 	"\x04stop\x18\x02 \x01(\bR\x04stop\x12\x14\n" +
@@ -1355,26 +1457,27 @@ func file_deploy_control_proto_rawDescGZIP() []byte {
 }
 
 var file_deploy_control_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_deploy_control_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_deploy_control_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_deploy_control_proto_goTypes = []any{
-	(CheckpointCommand_Kind)(0),  // 0: loom.control.CheckpointCommand.Kind
-	(*RegisterRequest)(nil),      // 1: loom.control.RegisterRequest
-	(*Assignment)(nil),           // 2: loom.control.Assignment
-	(*Subtask)(nil),              // 3: loom.control.Subtask
-	(*HeartbeatRequest)(nil),     // 4: loom.control.HeartbeatRequest
-	(*SubtaskStatus)(nil),        // 5: loom.control.SubtaskStatus
-	(*HeartbeatResponse)(nil),    // 6: loom.control.HeartbeatResponse
-	(*StageFinishedRequest)(nil), // 7: loom.control.StageFinishedRequest
-	(*FinishedRequest)(nil),      // 8: loom.control.FinishedRequest
-	(*FailedRequest)(nil),        // 9: loom.control.FailedRequest
-	(*Ack)(nil),                  // 10: loom.control.Ack
-	(*CheckpointsRequest)(nil),   // 11: loom.control.CheckpointsRequest
-	(*CheckpointCommand)(nil),    // 12: loom.control.CheckpointCommand
-	(*CheckpointReport)(nil),     // 13: loom.control.CheckpointReport
-	(*SubtaskAck)(nil),           // 14: loom.control.SubtaskAck
-	(*TaskSnapshot)(nil),         // 15: loom.control.TaskSnapshot
-	(*SavepointRequest)(nil),     // 16: loom.control.SavepointRequest
-	(*SavepointResponse)(nil),    // 17: loom.control.SavepointResponse
+	(CheckpointCommand_Kind)(0),     // 0: loom.control.CheckpointCommand.Kind
+	(*RegisterRequest)(nil),         // 1: loom.control.RegisterRequest
+	(*Assignment)(nil),              // 2: loom.control.Assignment
+	(*Subtask)(nil),                 // 3: loom.control.Subtask
+	(*HeartbeatRequest)(nil),        // 4: loom.control.HeartbeatRequest
+	(*SubtaskStatus)(nil),           // 5: loom.control.SubtaskStatus
+	(*HeartbeatResponse)(nil),       // 6: loom.control.HeartbeatResponse
+	(*StageFinishedRequest)(nil),    // 7: loom.control.StageFinishedRequest
+	(*FinishedRequest)(nil),         // 8: loom.control.FinishedRequest
+	(*FailedRequest)(nil),           // 9: loom.control.FailedRequest
+	(*Ack)(nil),                     // 10: loom.control.Ack
+	(*CheckpointsRequest)(nil),      // 11: loom.control.CheckpointsRequest
+	(*CheckpointCommand)(nil),       // 12: loom.control.CheckpointCommand
+	(*CheckpointReport)(nil),        // 13: loom.control.CheckpointReport
+	(*SubtaskAck)(nil),              // 14: loom.control.SubtaskAck
+	(*TaskSnapshot)(nil),            // 15: loom.control.TaskSnapshot
+	(*SavepointRequest)(nil),        // 16: loom.control.SavepointRequest
+	(*SavepointResponse)(nil),       // 17: loom.control.SavepointResponse
+	(*TaskSnapshot_SharedFile)(nil), // 18: loom.control.TaskSnapshot.SharedFile
 }
 var file_deploy_control_proto_depIdxs = []int32{
 	3,  // 0: loom.control.Assignment.subtasks:type_name -> loom.control.Subtask
@@ -1385,27 +1488,28 @@ var file_deploy_control_proto_depIdxs = []int32{
 	3,  // 5: loom.control.CheckpointReport.finished:type_name -> loom.control.Subtask
 	3,  // 6: loom.control.SubtaskAck.subtask:type_name -> loom.control.Subtask
 	15, // 7: loom.control.SubtaskAck.snapshot:type_name -> loom.control.TaskSnapshot
-	1,  // 8: loom.control.Control.Register:input_type -> loom.control.RegisterRequest
-	4,  // 9: loom.control.Control.Heartbeat:input_type -> loom.control.HeartbeatRequest
-	7,  // 10: loom.control.Control.StageFinished:input_type -> loom.control.StageFinishedRequest
-	8,  // 11: loom.control.Control.Finished:input_type -> loom.control.FinishedRequest
-	9,  // 12: loom.control.Control.Failed:input_type -> loom.control.FailedRequest
-	11, // 13: loom.control.Control.Checkpoints:input_type -> loom.control.CheckpointsRequest
-	13, // 14: loom.control.Control.ReportCheckpoints:input_type -> loom.control.CheckpointReport
-	16, // 15: loom.control.Control.Savepoint:input_type -> loom.control.SavepointRequest
-	2,  // 16: loom.control.Control.Register:output_type -> loom.control.Assignment
-	6,  // 17: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
-	10, // 18: loom.control.Control.StageFinished:output_type -> loom.control.Ack
-	10, // 19: loom.control.Control.Finished:output_type -> loom.control.Ack
-	10, // 20: loom.control.Control.Failed:output_type -> loom.control.Ack
-	12, // 21: loom.control.Control.Checkpoints:output_type -> loom.control.CheckpointCommand
-	10, // 22: loom.control.Control.ReportCheckpoints:output_type -> loom.control.Ack
-	17, // 23: loom.control.Control.Savepoint:output_type -> loom.control.SavepointResponse
-	16, // [16:24] is the sub-list for method output_type
-	8,  // [8:16] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	18, // 8: loom.control.TaskSnapshot.shared:type_name -> loom.control.TaskSnapshot.SharedFile
+	1,  // 9: loom.control.Control.Register:input_type -> loom.control.RegisterRequest
+	4,  // 10: loom.control.Control.Heartbeat:input_type -> loom.control.HeartbeatRequest
+	7,  // 11: loom.control.Control.StageFinished:input_type -> loom.control.StageFinishedRequest
+	8,  // 12: loom.control.Control.Finished:input_type -> loom.control.FinishedRequest
+	9,  // 13: loom.control.Control.Failed:input_type -> loom.control.FailedRequest
+	11, // 14: loom.control.Control.Checkpoints:input_type -> loom.control.CheckpointsRequest
+	13, // 15: loom.control.Control.ReportCheckpoints:input_type -> loom.control.CheckpointReport
+	16, // 16: loom.control.Control.Savepoint:input_type -> loom.control.SavepointRequest
+	2,  // 17: loom.control.Control.Register:output_type -> loom.control.Assignment
+	6,  // 18: loom.control.Control.Heartbeat:output_type -> loom.control.HeartbeatResponse
+	10, // 19: loom.control.Control.StageFinished:output_type -> loom.control.Ack
+	10, // 20: loom.control.Control.Finished:output_type -> loom.control.Ack
+	10, // 21: loom.control.Control.Failed:output_type -> loom.control.Ack
+	12, // 22: loom.control.Control.Checkpoints:output_type -> loom.control.CheckpointCommand
+	10, // 23: loom.control.Control.ReportCheckpoints:output_type -> loom.control.Ack
+	17, // 24: loom.control.Control.Savepoint:output_type -> loom.control.SavepointResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_deploy_control_proto_init() }
@@ -1419,7 +1523,7 @@ func file_deploy_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_deploy_control_proto_rawDesc), len(file_deploy_control_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
