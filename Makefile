@@ -47,3 +47,22 @@ proto:
 	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I . --go_out=. --go_opt=module=github.com/loom-yarn/loom \
 	  --go-grpc_out=. --go-grpc_opt=module=github.com/loom-yarn/loom deploy/control.proto
+
+# Fuzz targets of the parsers a user's bytes reach (docs/robustness.md),
+# FUZZTIME each; crashers found land in the package's testdata/fuzz and
+# become regression tests of plain go test.
+FUZZTIME ?= 1m
+FUZZ_TARGETS := \
+	connector/file:FuzzCSVSplit connector/file:FuzzJSONLine connector/file:FuzzLineSplits \
+	connector/file:FuzzCompressedInput connector/file:FuzzAvroOCF connector/file:FuzzPositionDecode \
+	connector/file:FuzzAvroPositionDecode connector/file:FuzzSinkStateDecode connector/file:FuzzOwnerMarker \
+	conf:FuzzLoadYAML conf:FuzzParseValues jobs:FuzzParseNumber \
+	yarn/ipc:FuzzResponseFrame yarn/ipc:FuzzDigestChallenge
+
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name (./$$pkg), $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$pkg; \
+	done

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	// HDFS paths (hdfs://...) work in every file connector of every job.
 	_ "github.com/loom-yarn/loom/hdfs"
@@ -63,6 +66,14 @@ func NewRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
+	// Every command's flags are parsed before this runs: one place refuses
+	// non-finite numbers for every float flag of every job and command.
+	root.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if err := finiteFloatFlags(c.Flags()); err != nil {
+			return usageError{fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
+		}
+		return nil
+	}
 	root.AddCommand(newRunCommand(stdout, stderr), newJobsCommand(stdout), newVersionCommand(stdout),
 		newSubmitCommand(stdout, stderr), newListCommand(stdout), newStatusCommand(stdout), newKillCommand(stdout, stderr),
 		newSavepointCommand(stdout), newStopCommand(stdout, stderr),
@@ -80,4 +91,35 @@ func newVersionCommand(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// finiteFloatFlags refuses a float flag set to NaN or an infinity, which
+// strconv (and so pflag) parses: "--rate Inf" made a generator's pacing
+// wait forever. No loom or job flag means anything by them.
+func finiteFloatFlags(fs *pflag.FlagSet) error {
+	var bad error
+	fs.Visit(func(f *pflag.Flag) {
+		if bad != nil {
+			return
+		}
+		var values []string
+		switch f.Value.Type() {
+		case "float32", "float64":
+			values = []string{f.Value.String()}
+		case "float32Slice", "float64Slice":
+			if sv, ok := f.Value.(pflag.SliceValue); ok {
+				values = sv.GetSlice()
+			}
+		default:
+			return
+		}
+		for _, v := range values {
+			x, err := strconv.ParseFloat(v, 64)
+			if err == nil && (math.IsNaN(x) || math.IsInf(x, 0)) {
+				bad = fmt.Errorf("--%s %s: want a finite number", f.Name, v)
+				return
+			}
+		}
+	})
+	return bad
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/loom-yarn/loom/checkpoint"
 	"github.com/loom-yarn/loom/cli/status"
 	"github.com/loom-yarn/loom/conf"
+	"github.com/loom-yarn/loom/connector/file"
 	"github.com/loom-yarn/loom/deploy"
 	"github.com/loom-yarn/loom/engine"
 	"github.com/loom-yarn/loom/jobmaster"
@@ -37,6 +39,8 @@ type commonFlags struct {
 	fromCheckpoint string
 	fromSavepoint  string
 	fs             *pflag.FlagSet
+	// jobFlags are the names of the job's own flags on fs.
+	jobFlags []string
 }
 
 // flagKeys maps flag names onto configuration keys.
@@ -104,11 +108,16 @@ func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "run JOB [flags]",
 		Short: "Run a job in this process (local mode)",
 		Long:  "Run a job in this process: every subtask is a goroutine, channels are in memory,\ncheckpoints go to a local directory. `loom jobs` lists the jobs and their flags.",
+		// A mistyped job name is no subcommand, so the job's flags after it
+		// would be refused as unknown flags of run itself ("unknown flag:
+		// --input"), hiding the real mistake: let them through to RunE,
+		// which names the job.
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("run needs a job name; jobs: %s", jobNames())}
 			}
-			return usageError{fmt.Errorf("unknown job %q; jobs: %s", args[0], jobNames())}
+			return unknownJob(args[0])
 		},
 	}
 	for _, j := range stream.Jobs() {
@@ -116,12 +125,35 @@ func newRunCommand(stdout, stderr io.Writer) *cobra.Command {
 		cmd := &cobra.Command{Use: j.Name + " [flags]", Short: j.Description, Args: cobra.NoArgs}
 		common := addCommonFlags(cmd.Flags())
 		build := j.Define(cmd.Flags())
+		common.jobFlags = jobFlagNames(j)
 		cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 			return runJob(cmd.Context(), j, build, common, stdout, stderr)
 		}
 		run.AddCommand(cmd)
 	}
 	return run
+}
+
+// unknownJob is the usage error for a job name no job has, with the
+// closest registered name when there is one.
+func unknownJob(name string) error {
+	var names []string
+	for _, j := range stream.Jobs() {
+		names = append(names, j.Name)
+	}
+	if s := conf.Closest(name, names); s != "" {
+		return usageError{fmt.Errorf("unknown job %q; did you mean %q? jobs: %s", name, s, jobNames())}
+	}
+	return usageError{fmt.Errorf("unknown job %q; jobs: %s", name, jobNames())}
+}
+
+// jobFlagNames lists the flags job j defines itself.
+func jobFlagNames(j stream.Job) []string {
+	fs := pflag.NewFlagSet(j.Name, pflag.ContinueOnError)
+	j.Define(fs)
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	return names
 }
 
 func jobNames() string {
@@ -135,7 +167,7 @@ func jobNames() string {
 	return strings.Join(names, ", ")
 }
 
-func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *commonFlags, stdout, stderr io.Writer) error {
+func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *commonFlags, stdout, stderr io.Writer) (err error) {
 	cfg, err := common.config()
 	if err != nil {
 		return err
@@ -156,16 +188,23 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 	job.Spec.Plan = job.Plan
 
 	bad := &task.BadRecordPolicy{Skip: conf.OnBadRecord.Get(cfg) == conf.BadRecordSkip}
+	var deadLetters *deadLetterFile
 	if p := conf.DeadLetterPath.Get(cfg); p != "" {
 		if !bad.Skip {
 			return usageError{fmt.Errorf("%s is set but %s is fail: dead letters are kept only when skipping", conf.DeadLetterPath.Key(), conf.OnBadRecord.Key())}
 		}
-		f, err := os.Create(p)
-		if err != nil {
-			return fmt.Errorf("dead-letter file (%s): %w", conf.DeadLetterPath.Key(), err)
+		if err := common.checkDeadLetterPath(cfg, p); err != nil {
+			return err
 		}
-		defer f.Close()
-		bad.DeadLetter = f
+		if deadLetters, err = createDeadLetters(p); err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := deadLetters.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+		}()
+		bad.DeadLetter = deadLetters
 	}
 
 	reg := prometheus.NewRegistry()
@@ -247,6 +286,77 @@ func runJob(ctx context.Context, j stream.Job, build stream.Builder, common *com
 		return errors.New("job cancelled")
 	}
 	return err
+}
+
+// checkDeadLetterPath refuses a dead-letter path that is, or lies inside, a
+// path another flag of the job names (its input, its output, the
+// configuration file, the checkpoint directory): creating the dead-letter
+// file truncates what is there, and an input truncated before it is read
+// reads as empty, exit 0. The job's flags are the job's inputs and outputs
+// in loom's model, so this is checked here, where the file is created,
+// before anything is read.
+func (c *commonFlags) checkDeadLetterPath(cfg *conf.Config, deadLetter string) error {
+	flag := "--dead-letter"
+	if src := cfg.Source(conf.DeadLetterPath.Key()); src != "--dead-letter flag" {
+		flag = conf.DeadLetterPath.Key() + " (" + src + ")"
+	}
+	names := append([]string{"conf", "checkpoint-dir", "from-checkpoint", "from-savepoint"}, c.jobFlags...)
+	for _, name := range names {
+		f := c.fs.Lookup(name)
+		if f == nil || !f.Changed {
+			continue
+		}
+		var values []string
+		switch v := f.Value.(type) {
+		case pflag.SliceValue:
+			values = v.GetSlice()
+		default:
+			if f.Value.Type() != "string" {
+				continue
+			}
+			values = []string{f.Value.String()}
+		}
+		for _, v := range values {
+			if v != "" && file.Covers(v, deadLetter) {
+				return usageError{fmt.Errorf("%s %s is, or lies inside, --%s %s: creating the dead-letter file would overwrite what is there before the job reads it; choose a dead-letter path outside the job's inputs and outputs", flag, deadLetter, name, v)}
+			}
+		}
+	}
+	if d := conf.CheckpointDir.Get(cfg); d != "" && file.Covers(d, deadLetter) {
+		return usageError{fmt.Errorf("%s %s lies inside the checkpoint directory %s (%s); choose a dead-letter path outside it", flag, deadLetter, d, conf.CheckpointDir.Key())}
+	}
+	return nil
+}
+
+// deadLetterFile buffers the dead-letter records: a skipped record is one
+// short write, and unbuffered they made a run with many bad rows 10-20
+// times slower than one without. BadRecordPolicy serializes the writes.
+// The buffer is flushed when the job ends, and also whenever it is full.
+type deadLetterFile struct {
+	f   *os.File
+	buf *bufio.Writer
+}
+
+func createDeadLetters(p string) (*deadLetterFile, error) {
+	f, err := os.Create(p)
+	if err != nil {
+		return nil, fmt.Errorf("dead-letter file (%s): %w", conf.DeadLetterPath.Key(), err)
+	}
+	return &deadLetterFile{f: f, buf: bufio.NewWriterSize(f, 256<<10)}, nil
+}
+
+func (d *deadLetterFile) Write(p []byte) (int, error) { return d.buf.Write(p) }
+
+// Close flushes the buffered records and closes the file.
+func (d *deadLetterFile) Close() error {
+	err := d.buf.Flush()
+	if cerr := d.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("dead-letter file %s: %w", d.f.Name(), err)
+	}
+	return nil
 }
 
 // stageProgress sums the progress of the executions of one run: the

@@ -132,11 +132,13 @@ func newSubmitCommand(stdout, stderr io.Writer) *cobra.Command {
 			"Attached (the default) it follows the application and exits 0 only when it\n" +
 			"finished SUCCEEDED; Ctrl-C detaches. Needs HADOOP_CONF_DIR (yarn-site.xml,\n" +
 			"core-site.xml). `loom jobs` lists the jobs and their flags.",
+		// As for run: a mistyped job name is named, not its flags.
+		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageError{fmt.Errorf("submit needs a job name; jobs: %s", jobNames())}
 			}
-			return usageError{fmt.Errorf("unknown job %q; jobs: %s", args[0], jobNames())}
+			return unknownJob(args[0])
 		},
 	}
 	for _, j := range stream.Jobs() {

@@ -21,7 +21,7 @@ func TestSetKinds(t *testing.T) {
 	}{
 		{"parallelism.default", "4", 4, ""},
 		{"parallelism.default", " 16 ", 16, ""},
-		{"parallelism.default", "0", nil, `parallelism.default: "0" is not valid in test: want an integer of at least 1`},
+		{"parallelism.default", "0", nil, `parallelism.default: "0" is not valid in test: want an integer from 1 to 32768`},
 		{"parallelism.default", "four", nil, `parallelism.default: "four" is not valid in test: want an integer`},
 		{"parallelism.default", "1.5", nil, "want an integer"},
 		{"parallelism.default", "", nil, `parallelism.default: "" is not valid in test: want an integer`},

@@ -44,11 +44,29 @@ const (
 // numbered in 15 bits.
 const MaxKeyGroups = 1 << 15
 
+// The largest values of the options that size memory allocated up front. A
+// value beyond them is refused when it is set, naming the bound, instead of
+// passing validation and failing (or swapping) when the job allocates it.
+const (
+	// MaxBatchSize bounds pipeline.batch-size.
+	MaxBatchSize = 1 << 16
+	// MaxChannelCapacity bounds pipeline.channel-capacity.
+	MaxChannelCapacity = 1 << 12
+	// MaxNetworkBufferSize bounds taskmanager.memory.segment-size.
+	MaxNetworkBufferSize = 64 << 20
+	// MaxNetworkBuffers bounds the counts of network buffers per channel
+	// and per gate.
+	MaxNetworkBuffers = 1 << 10
+	// MaxLineLength bounds source.file.max-line-length.
+	MaxLineLength = 1 << 30
+)
+
 var (
 	// Parallelism is the number of parallel subtasks of an operator that
 	// does not set its own.
 	Parallelism = Int("parallelism.default", 1,
-		"default parallelism of operators that do not set their own").Check(atLeast(1))
+		"default parallelism of operators that do not set their own").
+		Check(within(1, MaxKeyGroups, "a subtask is a goroutine with its own buffers, and keyed state has at most that many key groups"))
 	// MaxParallelism is the number of key groups: the upper bound of
 	// parallelism a job's keyed state can be rescaled to.
 	MaxParallelism = Int("pipeline.max-parallelism", 0,
@@ -56,11 +74,13 @@ var (
 		Check(between(0, MaxKeyGroups))
 	// BatchSize is how many records a batch carries at most.
 	BatchSize = Int("pipeline.batch-size", 1024,
-		"records per batch moved between operators and tasks").Check(atLeast(1))
+		"records per batch moved between operators and tasks").
+		Check(within(1, MaxBatchSize, "batches are allocated whole, for every channel"))
 	// ChannelCapacity is how many batches may wait on one input channel
 	// before the sender is backpressured.
 	ChannelCapacity = Int("pipeline.channel-capacity", 8,
-		"batches queued per input channel before the sender waits").Check(atLeast(1))
+		"batches queued per input channel before the sender waits").
+		Check(within(1, MaxChannelCapacity, "every input channel may hold that many batches"))
 	// BufferTimeout bounds how long a partly filled batch waits before it is
 	// sent anyway: the latency cost of batching.
 	BufferTimeout = Duration("execution.buffer-timeout", 100*time.Millisecond,
@@ -68,19 +88,23 @@ var (
 	// NetworkBufferSize is the size of a network buffer: what crosses
 	// between workers in one message, filled with serialized batches.
 	NetworkBufferSize = Bytes("taskmanager.memory.segment-size", 32<<10,
-		"size of a network buffer between workers (a larger batch makes one larger buffer)").Check(bytesAtLeast(1 << 10))
+		"size of a network buffer between workers (a larger batch makes one larger buffer)").
+		Check(bytesWithin(1<<10, MaxNetworkBufferSize, "every channel between workers holds several buffers"))
 	// NetworkBuffersPerChannel is the buffers each remote input channel
 	// owns: its credit when its producer has no backlog.
 	NetworkBuffersPerChannel = Int("taskmanager.network.memory.buffers-per-channel", 2,
-		"exclusive network buffers of each input channel fed by another worker").Check(atLeast(1))
+		"exclusive network buffers of each input channel fed by another worker").
+		Check(within(1, MaxNetworkBuffers, "they are allocated for every remote input channel"))
 	// NetworkFloatingBuffers is the buffers an input gate lends to the
 	// channels with a backlog.
 	NetworkFloatingBuffers = Int("taskmanager.network.memory.floating-buffers-per-gate", 8,
-		"network buffers a task's input shares among its remote channels with a backlog").Check(atLeast(0))
+		"network buffers a task's input shares among its remote channels with a backlog").
+		Check(within(0, MaxNetworkBuffers, "they are allocated for every input gate"))
 	// NetworkMaxBuffersPerChannel bounds the producer side: the buffers one
 	// output channel to another worker may hold before its task waits.
 	NetworkMaxBuffersPerChannel = Int("taskmanager.network.memory.max-buffers-per-channel", 4,
-		"network buffers an output channel to another worker holds (filling or awaiting credit) before its task waits").Check(atLeast(1))
+		"network buffers an output channel to another worker holds (filling or awaiting credit) before its task waits").
+		Check(within(1, MaxNetworkBuffers, "every output channel to another worker may hold that many"))
 	// RuntimeMode chooses streaming or batch execution; automatic picks
 	// batch when every source is bounded.
 	RuntimeMode = Enum("execution.runtime-mode", ModeAutomatic, []string{ModeStreaming, ModeBatch, ModeAutomatic},
@@ -164,6 +188,12 @@ var (
 	// OnBadRecord says what a malformed input record does.
 	OnBadRecord = Enum("pipeline.on-bad-record", BadRecordFail, []string{BadRecordFail, BadRecordSkip},
 		"fail the job on a malformed input record, or skip and count it")
+	// SourceMaxLineLength bounds the memory one line of a line-format file
+	// source (text, CSV, JSON lines) may take: a longer line is a bad
+	// record, instead of a buffer growing to hold a file without newlines.
+	SourceMaxLineLength = Bytes("source.file.max-line-length", 16<<20,
+		"longest line a text, CSV or JSON-lines file source reads; a longer line is a bad record (fails the job, or is skipped with pipeline.on-bad-record=skip)").
+		Check(bytesWithin(1<<10, MaxLineLength, "a line is held in memory whole"))
 	// DeadLetterPath receives skipped records when OnBadRecord is skip.
 	DeadLetterPath = String("pipeline.dead-letter-path", "",
 		"file that receives skipped bad records (where, reason, record); empty keeps none")
@@ -200,6 +230,27 @@ func between(lo, hi int) func(int) string {
 	return func(v int) string {
 		if v < lo || v > hi {
 			return fmt.Sprintf("want an integer from %d to %d", lo, hi)
+		}
+		return ""
+	}
+}
+
+// within is between with the reason for the bound, shown to the user:
+// "want an integer from 1 to 65536 (batches are allocated whole, ...)".
+func within(lo, hi int, why string) func(int) string {
+	return func(v int) string {
+		if v < lo || v > hi {
+			return fmt.Sprintf("want an integer from %d to %d (%s)", lo, hi, why)
+		}
+		return ""
+	}
+}
+
+// bytesWithin bounds a size option, saying why.
+func bytesWithin(lo, hi int64, why string) func(int64) string {
+	return func(v int64) string {
+		if v < lo || v > hi {
+			return fmt.Sprintf("want a size from %s to %s (%s)", FormatBytes(lo), FormatBytes(hi), why)
 		}
 		return ""
 	}

@@ -27,6 +27,9 @@ func defineGrep(fs *pflag.FlagSet) stream.Builder {
 		if *input == "" || *output == "" || *pattern == "" {
 			return errors.New("--input, --pattern and --output are required")
 		}
+		if err := file.CheckOutputOutsideInputs("--output", *output, "--input", *input); err != nil {
+			return err
+		}
 		re, err := regexp.Compile(*pattern)
 		if err != nil {
 			return fmt.Errorf("--pattern %q: %w", *pattern, err)

@@ -28,6 +28,9 @@ func defineWordCount(fs *pflag.FlagSet) stream.Builder {
 		if *input == "" || *output == "" {
 			return errors.New("--input and --output are required")
 		}
+		if err := file.CheckOutputOutsideInputs("--output", *output, "--input", *input); err != nil {
+			return err
+		}
 		lines := stream.FromSource(env, "read "+*input, file.Text(*input), nil)
 		words := stream.FlatMap(lines, "split words", splitWords)
 		counts := stream.Aggregate(stream.KeyBy(words, identity), "count", stream.Count[string](), nil)

@@ -6,6 +6,7 @@ package datagen
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/loom-yarn/loom/task"
@@ -51,8 +52,10 @@ func (s *Source[T]) NewReader(subtask, parallelism int) (task.SourceReader[T], e
 	if parallelism < 1 || subtask < 0 || subtask >= parallelism {
 		return nil, fmt.Errorf("datagen: subtask %d of %d is out of range", subtask, parallelism)
 	}
-	if s.opts.Rate < 0 {
-		return nil, fmt.Errorf("datagen: rate %g records/s is negative", s.opts.Rate)
+	if s.opts.Rate < 0 || math.IsNaN(s.opts.Rate) || math.IsInf(s.opts.Rate, 0) {
+		// An infinite rate paces nothing and NaN compares false with
+		// everything: either would make the pacing wait forever.
+		return nil, fmt.Errorf("datagen: rate %g records/s: want a finite number, 0 or more (0 is as fast as possible)", s.opts.Rate)
 	}
 	return &reader[T]{src: s, subtask: subtask, parallelism: parallelism, lanes: []lane{{next: int64(subtask), step: int64(parallelism)}},
 		rate: s.opts.Rate / float64(parallelism)}, nil

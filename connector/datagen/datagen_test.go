@@ -2,7 +2,9 @@ package datagen
 
 import (
 	"fmt"
+	"math"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,6 +247,19 @@ func TestRescaleGeneratesEveryIndexOnce(t *testing.T) {
 		sort.Slice(got, func(i, j int) bool { return got[i].I < got[j].I })
 		if fmt.Sprint(got) != fmt.Sprint(ref) {
 			t.Fatalf("4 -> %d -> 5: %d records, want every one of the %d once", to, len(got), count)
+		}
+	}
+}
+
+// TestRateMustBeFinite: an infinite or NaN rate is refused when the reader
+// is made, instead of a pacing that never lets a record through (issue 10,
+// item 8: totals --rate Inf hung).
+func TestRateMustBeFinite(t *testing.T) {
+	gen := func(i int64, _ *Rand) int64 { return i }
+	for _, rate := range []float64{math.Inf(1), math.Inf(-1), math.NaN(), -1} {
+		_, err := New(gen, Options{Count: 10, Rate: rate}).NewReader(0, 1)
+		if err == nil || !strings.Contains(err.Error(), "want a finite number") {
+			t.Errorf("rate %g: %v, want refused", rate, err)
 		}
 	}
 }

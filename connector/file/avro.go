@@ -25,6 +25,43 @@ func Avro[T any](convert func(native any) (T, error), paths ...string) *Source[T
 	return s
 }
 
+// Bounds on what one Avro block may ask for. goavro allocates what a
+// block's header says (its item count, its byte size) before reading the
+// block; its defaults (2^31 each) let 12 damaged bytes ask for a map of
+// 2^31 entries and exhaust memory (found by FuzzAvroOCF). Writers cut
+// blocks at a sync interval of 16 KiB to 1 MiB, far below these.
+const (
+	maxAvroBlockCount = 1 << 20
+	maxAvroBlockSize  = 256 << 20
+)
+
+func init() {
+	goavro.MaxBlockCount = min(goavro.MaxBlockCount, maxAvroBlockCount)
+	goavro.MaxBlockSize = min(goavro.MaxBlockSize, maxAvroBlockSize)
+}
+
+// checkOCFHeader refuses a file whose header's metadata map claims more
+// entries than its bytes can hold, before goavro allocates a map that
+// large: each entry takes at least two bytes.
+func checkOCFHeader(f io.ReaderAt, size int64) error {
+	var head [4 + binary.MaxVarintLen64]byte
+	n, _ := f.ReadAt(head[:], 0)
+	if n < 5 || string(head[:4]) != "Obj\x01" {
+		return nil // goavro says what is wrong
+	}
+	count, k := binary.Varint(head[4:n])
+	if k <= 0 {
+		return nil
+	}
+	if count < 0 {
+		count = -count
+	}
+	if count < 0 || count > (size-4)/2 {
+		return fmt.Errorf("its header claims %d metadata entries in a file of %d bytes: damaged", count, size)
+	}
+	return nil
+}
+
 // countingReader counts the bytes goavro consumed, which gives block offsets.
 // goavro reads block headers byte by byte, so it sits on a bufio.Reader.
 type countingReader struct {
@@ -70,7 +107,8 @@ func (r *avroReader[T]) Open(ctx *task.Context) error {
 	if err != nil {
 		return fmt.Errorf("avro source: corrupt checkpoint position: %w", err)
 	}
-	if int(vals[0])%r.parallelism != r.fileIdx%r.parallelism || vals[1] < 0 || vals[2] < 0 {
+	// A negative file index indexed the listing at -2 (FuzzAvroPositionDecode).
+	if vals[0] < 0 || int(vals[0])%r.parallelism != r.fileIdx%r.parallelism || vals[1] < 0 || vals[2] < 0 || vals[3] < 0 {
 		return fmt.Errorf("avro source: restored position (file %d, block at %d) does not belong to this subtask of %d", vals[0], vals[1], r.parallelism)
 	}
 	r.fileIdx, r.blockOff, r.inBlock, r.record = int(vals[0]), vals[1], vals[2], vals[3]
@@ -92,7 +130,17 @@ func (r *avroReader[T]) openFile() error {
 	if err != nil {
 		return fmt.Errorf("input %s: %w", in.name, err)
 	}
+	if err := in.same(f.Size(), in.modTime); err == nil {
+		err = in.unchanged()
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
 	r.file = f
+	if err := checkOCFHeader(f, f.Size()); err != nil {
+		return fmt.Errorf("input %s: not an Avro container file: %w", in.name, err)
+	}
 	r.cr = countingReader{r: bufio.NewReaderSize(io.NewSectionReader(f, 0, f.Size()), 256<<10)}
 	if r.ocf, err = goavro.NewOCFReader(&r.cr); err != nil {
 		return fmt.Errorf("input %s: not an Avro container file: %w", in.name, err)
@@ -137,6 +185,10 @@ func (r *avroReader[T]) Read(b *task.Batch[T]) (task.ReadStatus, error) {
 		if !r.ocf.Scan() {
 			if err := r.ocf.Err(); err != nil {
 				return task.ReadStatus{}, fmt.Errorf("input %s: block at offset %d: %w", r.name(), r.blockOff, err)
+			}
+			// Read to its end: it must still be the file that was listed.
+			if err := r.list.files[r.fileIdx].unchanged(); err != nil {
+				return task.ReadStatus{}, err
 			}
 			if err := r.nextFile(); err != nil {
 				return task.ReadStatus{}, err

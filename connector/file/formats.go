@@ -1,15 +1,20 @@
 package file
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"unicode/utf8"
 
-	"github.com/loom-yarn/loom/vfs"
+	"github.com/loom-yarn/loom/conf"
 )
 
 // Text reads the lines of the input files, without line terminators ("\n"
-// or "\r\n"). Empty lines are records too.
+// or "\r\n", and a "\r" ending the last line) and without a UTF-8 byte
+// order mark at the start of a file. Empty lines are records too. Text is
+// bytes to the source; jobs take it for UTF-8.
 func Text(paths ...string) *Source[string] {
 	s := newSource[string](paths)
 	s.newLineFormat = func() lineFormat[string] { return textFormat{} }
@@ -18,7 +23,7 @@ func Text(paths ...string) *Source[string] {
 
 type textFormat struct{}
 
-func (textFormat) startFile(vfs.ReadableFile, string) error { return nil }
+func (textFormat) startFile(io.ReaderAt, int64, string) error { return nil }
 
 func (textFormat) parse(line []byte, _ int64) (string, bool, error) {
 	return string(line), false, nil
@@ -26,7 +31,11 @@ func (textFormat) parse(line []byte, _ int64) (string, bool, error) {
 
 // JSONLines reads one JSON value per line into T with encoding/json. Blank
 // lines are skipped; a line that does not decode is a bad record reported as
-// "path:LINE".
+// "path:LINE". So are lines encoding/json would decode into something else
+// than they say: a line that is not valid UTF-8 (JSON text is UTF-8; the
+// decoder would turn the bytes into U+FFFD, merging distinct keys), and a
+// line "null" (which would decode as T's zero value, a record with no
+// fields).
 func JSONLines[T any](paths ...string) *Source[T] {
 	s := newSource[T](paths)
 	s.newLineFormat = func() lineFormat[T] { return jsonFormat[T]{} }
@@ -35,16 +44,35 @@ func JSONLines[T any](paths ...string) *Source[T] {
 
 type jsonFormat[T any] struct{}
 
-func (jsonFormat[T]) startFile(vfs.ReadableFile, string) error { return nil }
+func (jsonFormat[T]) startFile(io.ReaderAt, int64, string) error { return nil }
 
 func (jsonFormat[T]) parse(line []byte, _ int64) (v T, skip bool, err error) {
 	if isBlank(line) {
 		return v, true, nil
 	}
+	if !utf8.Valid(line) {
+		return v, false, fmt.Errorf("invalid UTF-8 at byte %d of the line: JSON text must be UTF-8 (convert the file, e.g. with iconv)", invalidUTF8At(line))
+	}
+	if string(bytes.TrimSpace(line)) == "null" {
+		return v, false, errors.New("the line is JSON null, not a record")
+	}
 	if err := json.Unmarshal(line, &v); err != nil {
 		return v, false, err
 	}
 	return v, false, nil
+}
+
+// invalidUTF8At is the 1-based position of the first byte of b that is not
+// part of a valid UTF-8 sequence.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i + 1
+		}
+		i += n
+	}
+	return len(b) + 1
 }
 
 func isBlank(line []byte) bool {
@@ -63,7 +91,10 @@ type CSVOptions struct {
 	// SkipHeader drops the first line of every file.
 	SkipHeader bool
 	// Fields is the number of fields every row must have. 0 takes the
-	// header's count when SkipHeader is set and checks nothing otherwise.
+	// header's count when SkipHeader is set, and otherwise the count of
+	// the file's first row: a row with more or fewer fields than the
+	// others is a bad record (it is often a value with an unquoted
+	// separator, "1,000", read as two). -1 accepts any count.
 	Fields int
 }
 
@@ -82,36 +113,103 @@ func CSV[T any](parse func(fields []string) (T, error), opts CSVOptions, paths .
 	return s
 }
 
+// CSVWithHeader reads CSV files whose first line names the columns, like
+// CSV with SkipHeader: for each file, newParse gets the file's name and its
+// header's fields and returns the parser of that file's rows. Columns are
+// therefore found by name in every file, even when files order them
+// differently. An error from newParse (a column missing from a header)
+// fails the job; its message should name the column, and the error names
+// the file and line 1.
+func CSVWithHeader[T any](newParse func(file string, header []string) (func(fields []string) (T, error), error), opts CSVOptions, paths ...string) *Source[T] {
+	if opts.Comma == 0 {
+		opts.Comma = ','
+	}
+	opts.SkipHeader = true
+	s := newSource[T](paths)
+	s.newLineFormat = func() lineFormat[T] {
+		return &csvFormat[T]{opts: opts, newParse: newParse, parsers: map[string]csvFileParser[T]{}}
+	}
+	return s
+}
+
 type csvFormat[T any] struct {
 	convert func([]string) (T, error)
 	opts    CSVOptions
 	fields  []string
 	want    int // expected fields in the current file, 0 for any
 	buf     []byte
+
+	// newParse and parsers, for CSVWithHeader: each file's parser and
+	// field count, made from its header once per file.
+	newParse func(file string, header []string) (func([]string) (T, error), error)
+	parsers  map[string]csvFileParser[T]
 }
 
-func (c *csvFormat[T]) startFile(f vfs.ReadableFile, name string) error {
+type csvFileParser[T any] struct {
+	parse  func([]string) (T, error)
+	fields int
+}
+
+func (c *csvFormat[T]) startFile(f io.ReaderAt, size int64, name string) error {
 	c.want = c.opts.Fields
-	if c.want != 0 || !c.opts.SkipHeader {
+	if c.newParse != nil {
+		if p, ok := c.parsers[name]; ok {
+			c.convert, c.want = p.parse, p.fields
+			return nil
+		}
+	} else if c.want != 0 {
+		c.want = max(c.want, 0)
 		return nil
 	}
-	var sc lineScanner
-	if err := sc.reset(f, f.Size(), 0, 1, false); err != nil {
-		return fmt.Errorf("read header of %s: %w", name, err)
+	// The header, or without one the first row, gives every row's count.
+	first, err := firstLine(f, size, !c.opts.SkipHeader)
+	var long *lineTooLongError
+	if errors.As(err, &long) && !c.opts.SkipHeader {
+		return nil // reported as a bad record when read
 	}
-	header, _, ok, err := sc.next()
 	if err != nil {
-		return fmt.Errorf("read header of %s: %w", name, err)
+		return fmt.Errorf("read the first line of %s: %w", name, err)
 	}
-	if !ok {
+	if first == nil {
 		return nil
 	}
-	fields, err := c.split(header)
+	fields, err := c.split(first)
 	if err != nil {
+		if !c.opts.SkipHeader {
+			return nil // a bad first row: reported as a bad record when read
+		}
 		return fmt.Errorf("%s:1: bad CSV header: %w", name, err)
 	}
 	c.want = len(fields)
+	if c.newParse != nil {
+		header := append([]string(nil), fields...)
+		parse, err := c.newParse(name, header)
+		if err != nil {
+			return fmt.Errorf("%s:1: %w", name, err)
+		}
+		c.parsers[name] = csvFileParser[T]{parse: parse, fields: c.want}
+		c.convert = parse
+	}
 	return nil
+}
+
+// firstLine is the first line of a file (the first non-empty one with
+// skipEmpty), nil if it has none.
+func firstLine(f io.ReaderAt, size int64, skipEmpty bool) ([]byte, error) {
+	var sc lineScanner
+	sc.max = int(conf.SourceMaxLineLength.Default())
+	if err := sc.reset(f, size, 0, size, false); err != nil {
+		return nil, err
+	}
+	for {
+		line, _, ok, err := sc.next()
+		if err != nil || !ok {
+			return nil, err
+		}
+		if len(line) > 0 || !skipEmpty {
+			return line, nil
+		}
+	}
 }
 
 func (c *csvFormat[T]) parse(line []byte, off int64) (v T, skip bool, err error) {

@@ -126,16 +126,26 @@ func TestCSVSkipPolicyCountsAndWritesDeadLetters(t *testing.T) {
 	}
 }
 
+// TestCSVFieldsWithoutHeader: without a header, every row must have as
+// many fields as the file's first row (issue 10, item 11: "bob,1,000"
+// summed 1 instead of failing), in every split; Fields: -1 accepts any.
 func TestCSVFieldsWithoutHeader(t *testing.T) {
-	path := writeFile(t, t.TempDir(), "x.csv", "a;1\nb;2;3\n")
-	src := CSV(func(f []string) ([]string, error) { return append([]string(nil), f...), nil }, CSVOptions{Comma: ';'}, path)
-	got, err := readAll[[]string](t, src, 0, 1, 10, nil)
-	if err != nil || len(got) != 2 || len(got[1]) != 3 {
-		t.Fatalf("no field count check without header or Fields: got %q, %v", got, err)
+	path := writeFile(t, t.TempDir(), "x.csv", "\na;1\nb;2;3\n"+strings.Repeat("c;4\n", 100))
+	keep := func(f []string) ([]string, error) { return append([]string(nil), f...), nil }
+	for _, splitSize := range []int64{DefaultSplitSize, 16} {
+		src := CSV(keep, CSVOptions{Comma: ';'}, path).WithSplitSize(splitSize)
+		_, err := readAll[[]string](t, src, 0, 1, 10, nil)
+		if err == nil || !strings.Contains(err.Error(), path+":3") || !strings.Contains(err.Error(), "row has 3 fields, want 2") {
+			t.Fatalf("split size %d: no header: err = %v, want row 3 refused", splitSize, err)
+		}
 	}
-	src = CSV(func(f []string) ([]string, error) { return nil, nil }, CSVOptions{Comma: ';', Fields: 2}, path)
+	got, err := readAll[[]string](t, CSV(keep, CSVOptions{Comma: ';', Fields: -1}, path), 0, 1, 10, nil)
+	if err != nil || len(got) != 102 || len(got[1]) != 3 {
+		t.Fatalf("Fields: -1 (any count): got %d rows, %v", len(got), err)
+	}
+	src := CSV(func(f []string) ([]string, error) { return nil, nil }, CSVOptions{Comma: ';', Fields: 2}, path)
 	_, err = readAll[[]string](t, src, 0, 1, 10, nil)
-	if err == nil || !strings.Contains(err.Error(), path+":2") || !strings.Contains(err.Error(), "row has 3 fields, want 2") {
+	if err == nil || !strings.Contains(err.Error(), path+":3") || !strings.Contains(err.Error(), "row has 3 fields, want 2") {
 		t.Fatalf("Fields: 2 err = %v", err)
 	}
 }

@@ -24,9 +24,10 @@ const sinkBufferSize = 256 << 10
 // docs/connectors.md for the user's view.
 //
 // A part file is written under a hidden in-progress name
-// (.part-00000.inprogress) and published — renamed to its final name — only
-// once its records are committed, so a reader of the directory never sees
-// half a file, nor records a restore will write again:
+// (.part-00000.<tag>.inprogress, the tag unique to the writer's attempt) and
+// published — renamed to its final name — only once its records are
+// committed, so a reader of the directory never sees half a file, nor
+// records a restore will write again:
 //
 //   - The file rolls by the rolling policy (sink.rolling-policy.file-size and
 //     .rollover-interval, see rollingPolicy): it is synced and closed and
@@ -43,15 +44,23 @@ const sinkBufferSize = 256 << 10
 // recorded length (refusing a file shorter than it, whose committed data was
 // lost), and removes the files written after the checkpoint, whose records
 // are replayed.
+//
+// The sink owns its directory for its run (see owner.go): it refuses a
+// directory another live run writes, checks before every publish that it
+// still owns it, and never renames over a published file.
 type FileSink[T any] struct {
 	dir    string // as given, for messages
 	fsys   vfs.FS
 	path   string // inside fsys
 	err    error  // from resolving dir
 	format func(dst []byte, v T) []byte
-	// now is the clock that ages part files: time is an input, so that tests
-	// can roll files by age without waiting.
+	// now is the clock that ages part files and dates owner markers: time
+	// is an input, so that tests can roll files by age without waiting.
 	now func() time.Time
+	// own is the run's hold on the directory; newTag makes the tag of a
+	// writer's in-progress names.
+	own    *ownership
+	newTag func() string
 }
 
 // Sink returns a sink writing the records into dir, a local path or a URI
@@ -59,15 +68,19 @@ type FileSink[T any] struct {
 // dst and returns it (see Lines).
 func Sink[T any](dir string, format func(dst []byte, v T) []byte) *FileSink[T] {
 	fsys, p, err := vfs.Resolve(dir)
-	return &FileSink[T]{dir: dir, fsys: fsys, path: p, err: err, format: format, now: time.Now}
+	return &FileSink[T]{dir: dir, fsys: fsys, path: p, err: err, format: format, now: time.Now, own: newOwnership(), newTag: attemptTag}
 }
 
 // SinkOn is Sink on a given file system, dir being a path inside it: for
 // file systems no URI names, such as the strict in-memory one crash tests
 // run on.
 func SinkOn[T any](fsys vfs.FS, dir string, format func(dst []byte, v T) []byte) *FileSink[T] {
-	return &FileSink[T]{dir: dir, fsys: fsys, path: dir, format: format, now: time.Now}
+	return &FileSink[T]{dir: dir, fsys: fsys, path: dir, format: format, now: time.Now, own: newOwnership(), newTag: attemptTag}
 }
+
+// attemptTag is the tag of a writer's in-progress names: random, so that
+// no two attempts, of one run or of two, write into the same file.
+func attemptTag() string { return randomTag(8) }
 
 // Lines is the format of string records: the string itself.
 func Lines(dst []byte, s string) []byte { return append(dst, s...) }
@@ -76,12 +89,16 @@ func Lines(dst []byte, s string) []byte { return append(dst, s...) }
 // add a counter (see partFileName).
 func PartName(subtask int) string { return fmt.Sprintf("part-%05d", subtask) }
 
-// InProgressName is the name subtask i's first part file has while it is
-// written.
-func InProgressName(subtask int) string { return inProgressName(PartName(subtask)) }
-
-// inProgressName is the hidden name under which the file final is written.
-func inProgressName(final string) string { return "." + final + inProgressSuffix }
+// inProgressName is the hidden name under which the file final is written
+// by a writer whose attempt has tag: .final.tag.inprogress. Final names
+// have no dots, so the tag is what follows the first one. Sinks before
+// tags wrote .final.inprogress (tag "").
+func inProgressName(final, tag string) string {
+	if tag == "" {
+		return "." + final + inProgressSuffix
+	}
+	return "." + final + "." + tag + inProgressSuffix
+}
 
 const inProgressSuffix = ".inprogress"
 
@@ -105,6 +122,7 @@ func seriesNumber(name, base string) (int64, bool) {
 		if inner, ok = strings.CutSuffix(name[1:], inProgressSuffix); !ok {
 			return 0, false
 		}
+		inner, _, _ = strings.Cut(inner, ".") // the attempt's tag
 	}
 	if inner == base {
 		return 0, true
@@ -117,19 +135,22 @@ func seriesNumber(name, base string) (int64, bool) {
 	return k, err == nil && k > 0
 }
 
-// finalName turns ".part-00000.inprogress" into "part-00000".
+// finalName turns ".part-00000.<tag>.inprogress" (or, without a tag,
+// ".part-00000.inprogress") into "part-00000".
 func finalName(inProgress string) string {
 	n := strings.TrimPrefix(inProgress, ".")
 	if s, ok := strings.CutSuffix(n, inProgressSuffix); ok && s != "" {
+		s, _, _ = strings.Cut(s, ".")
 		return s
 	}
 	return n
 }
 
-// Prepare creates the output directory. On a fresh start a directory that
-// already holds visible files is an error: output is never mixed with an
-// earlier job's. On a restore the files are left as they are: the writers
-// restore them to the checkpoint.
+// Prepare creates the output directory and claims it for this run,
+// refusing one that another live run owns (see owner.go). On a fresh start
+// a directory that already holds visible files is an error: output is
+// never mixed with an earlier job's. On a restore the files are left as
+// they are: the writers restore them to the checkpoint.
 func (s *FileSink[T]) Prepare(fresh bool) error {
 	if s.err != nil {
 		return s.err
@@ -137,19 +158,24 @@ func (s *FileSink[T]) Prepare(fresh bool) error {
 	if err := s.fsys.MkdirAll(s.path); err != nil {
 		return fmt.Errorf("create output directory %s: %w", s.dir, err)
 	}
-	if !fresh {
-		return nil
-	}
-	entries, err := s.fsys.ReadDir(s.path)
-	if err != nil {
-		return fmt.Errorf("list output directory %s: %w", s.dir, err)
-	}
-	for _, e := range entries {
-		if !vfs.Hidden(e.Name()) {
-			return fmt.Errorf("output directory %s is not empty (it has %s): remove it or choose another", s.dir, e.Name())
+	s.own.mu.Lock()
+	defer s.own.mu.Unlock()
+	s.own.prepared = true
+	return s.claim(func() error {
+		if !fresh {
+			return nil
 		}
-	}
-	return nil
+		entries, err := s.fsys.ReadDir(s.path)
+		if err != nil {
+			return fmt.Errorf("list output directory %s: %w", s.dir, err)
+		}
+		for _, e := range entries {
+			if !vfs.Hidden(e.Name()) {
+				return fmt.Errorf("output directory %s is not empty (it has %s): remove it or choose another", s.dir, e.Name())
+			}
+		}
+		return nil
+	})
 }
 
 // NewWriter returns the writer of subtask i.
@@ -172,6 +198,10 @@ type partWriter[T any] struct {
 	sink                 *FileSink[T]
 	subtask, parallelism int
 	policy               rollingPolicy
+	// tag marks the in-progress files this writer starts; holds is set
+	// while it holds the output directory (see FileSink.acquire).
+	tag   string
+	holds bool
 
 	// base names the series (see partFileName); counter is the number of
 	// its newest file: the in-progress one, or the last rolled while none
@@ -218,6 +248,11 @@ func (w *partWriter[T]) Open(ctx *task.Context) error {
 		return fmt.Errorf("file sink %s: %w", w.sink.dir, err)
 	}
 	w.policy = policy
+	w.tag = w.sink.newTag()
+	if err := w.sink.acquire(); err != nil {
+		return err
+	}
+	w.holds = true
 	switch {
 	case ctx != nil && ctx.Rescaled != nil:
 		return w.openRescaled(ctx.Rescaled)
@@ -375,6 +410,9 @@ func (w *partWriter[T]) commitRestored(f sinkFile, checkpointID int64) (bool, er
 	if !renamed {
 		return false, nil
 	}
+	if err := w.refuseOverwrite(final, hidden, fmt.Sprintf(" (committed by %s)", checkpointName(checkpointID))); err != nil {
+		return false, err
+	}
 	if err := fsys.Rename(hidden, final); err != nil {
 		return false, fmt.Errorf("file sink: restore from %s: publish %s: %w", checkpointName(checkpointID), final, err)
 	}
@@ -411,7 +449,7 @@ func (w *partWriter[T]) removeSeries(entries []iofs.FileInfo, base string, keep 
 
 // startFile starts file k of the series as the in-progress file.
 func (w *partWriter[T]) startFile(k int64) error {
-	name := inProgressName(partFileName(w.base, k))
+	name := inProgressName(partFileName(w.base, k), w.tag)
 	f, err := w.sink.fsys.Create(w.full(name))
 	if err != nil {
 		return fmt.Errorf("file sink: create %s: %w", w.full(name), err)
@@ -455,7 +493,12 @@ func (w *partWriter[T]) reclaim(f sinkFile, checkpointID int64) error {
 		if rerr := fsys.Rename(final, inProgress); rerr != nil {
 			return fmt.Errorf("file sink: restore %s: neither it nor %s can be used: %w", inProgress, final, rerr)
 		}
-		w.dirDirty = true
+		// Make the rename durable before the file is cut: Truncate is
+		// durable at once, so a crash between the two would otherwise
+		// bring back the published name on a cut file.
+		if err := fsys.SyncDir(w.sink.path); err != nil {
+			return fmt.Errorf("file sink: restore %s: take it back from %s: sync directory %s: %w", inProgress, final, w.sink.dir, err)
+		}
 		fi, err = fsys.Stat(inProgress)
 	}
 	if err != nil {
@@ -601,9 +644,16 @@ func (w *partWriter[T]) NotifyCheckpointComplete(id int64) error {
 	if len(due) == 0 {
 		return nil
 	}
+	if err := w.sink.checkOwner(fmt.Sprintf("the files of checkpoint %d", id)); err != nil {
+		return err
+	}
 	for i, f := range due {
 		final := w.full(finalName(f.name))
-		if err := w.sink.fsys.Rename(w.full(f.name), final); err != nil {
+		err := w.refuseOverwrite(final, w.full(f.name), fmt.Sprintf(" (committed by checkpoint %d)", f.checkpoint))
+		if err == nil {
+			err = w.sink.fsys.Rename(w.full(f.name), final)
+		}
+		if err != nil {
 			w.pending = append(due[i:], keep...)
 			return fmt.Errorf("file sink: publish %s, committed by checkpoint %d: %w", final, f.checkpoint, err)
 		}
@@ -622,16 +672,26 @@ func (w *partWriter[T]) NotifyCheckpointComplete(id int64) error {
 // Finish closes the in-progress file and publishes it with every pending
 // one under their final names, then syncs the directory so that the
 // published files survive a crash (and so do the removals of files a
-// restore found written after its checkpoint).
+// restore found written after its checkpoint). Its hold on the directory
+// ends: the last writer's releases the run's claim.
 func (w *partWriter[T]) Finish() error {
 	if w.file != nil {
 		if err := w.roll(""); err != nil {
 			return err
 		}
 	}
+	if len(w.pending) > 0 {
+		if err := w.sink.checkOwner(fmt.Sprintf("the part files of subtask %d", w.subtask)); err != nil {
+			return err
+		}
+	}
 	for i, f := range w.pending {
 		final := w.full(finalName(f.name))
-		if err := w.sink.fsys.Rename(w.full(f.name), final); err != nil {
+		err := w.refuseOverwrite(final, w.full(f.name), "")
+		if err == nil {
+			err = w.sink.fsys.Rename(w.full(f.name), final)
+		}
+		if err != nil {
 			w.pending = w.pending[i:]
 			return fmt.Errorf("file sink: publish %s: %w", final, err)
 		}
@@ -641,21 +701,47 @@ func (w *partWriter[T]) Finish() error {
 		return fmt.Errorf("file sink: publish the part files of subtask %d at end of input: sync directory %s: %w", w.subtask, w.sink.dir, err)
 	}
 	w.dirDirty = false
-	return nil
+	return w.release()
 }
 
-// Close closes the in-progress file if Finish did not; unfinished and
-// pending files are left hidden for a restore to pick up.
-func (w *partWriter[T]) Close() error {
-	if w.file == nil {
+// refuseOverwrite fails if a file named final exists: a published file is
+// never replaced, and the only one that may have this name is this run's
+// own (another run wrote it, or the directory was changed by hand).
+func (w *partWriter[T]) refuseOverwrite(final, hidden, why string) error {
+	_, err := w.sink.fsys.Stat(final)
+	if errors.Is(err, iofs.ErrNotExist) {
 		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("file sink: publish %s%s: %w", final, why, err)
+	}
+	return fmt.Errorf("file sink: publish %s%s: a file of that name exists already, which this run did not publish (did another run write into %s?); it is left as it is, and this run's file stays hidden as %s",
+		final, why, w.sink.dir, hidden)
+}
+
+// release ends the writer's hold on the directory, once.
+func (w *partWriter[T]) release() error {
+	if !w.holds {
+		return nil
+	}
+	w.holds = false
+	return w.sink.releaseWriter()
+}
+
+// Close closes the in-progress file if Finish did not, and ends the
+// writer's hold on the directory; unfinished and pending files are left
+// hidden for a restore to pick up.
+func (w *partWriter[T]) Close() error {
+	err := w.release()
+	if w.file == nil {
+		return err
 	}
 	f := w.file
 	w.file = nil
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("file sink: close %s: %w", w.full(w.name), err)
+	if cerr := f.Close(); cerr != nil {
+		return fmt.Errorf("file sink: close %s: %w", w.full(w.name), cerr)
 	}
-	return nil
+	return err
 }
 
 // sinkFile is a part file under its in-progress name and its length at a

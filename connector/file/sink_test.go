@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -67,11 +68,21 @@ func (r *sinkRun) do(cmd string) []string {
 	t, f := r.t, strings.Fields(cmd)
 	result := func(err error) []string {
 		if err != nil {
-			return []string{"error: " + strings.ReplaceAll(err.Error(), r.dir, "OUT")}
+			return []string{"error: " + untag(strings.ReplaceAll(err.Error(), r.dir, "OUT"))}
 		}
 		return nil
 	}
 	full := func(name string) string { return r.dir + "/" + name }
+	// tagged is the file a script names without its attempt tag.
+	tagged := func(name string) string {
+		entries, _ := r.fsys.ReadDir(r.dir)
+		for _, e := range entries {
+			if e.Name() != name && untag(e.Name()) == name {
+				return full(e.Name())
+			}
+		}
+		return full(name)
+	}
 	switch f[0] {
 	case "prepare":
 		return result(r.sink.Prepare(f[1] == "fresh"))
@@ -142,11 +153,11 @@ func (r *sinkRun) do(cmd string) []string {
 	case "close":
 		return result(r.writers[f[1]].Close())
 	case "rm":
-		return result(r.fsys.Remove(full(f[1])))
+		return result(r.fsys.Remove(tagged(f[1])))
 	case "cut":
 		var n int64
 		fmt.Sscan(f[2], &n)
-		return result(r.fsys.Truncate(full(f[1]), n))
+		return result(r.fsys.Truncate(tagged(f[1]), n))
 	case "crash":
 		r.fsys.(*vfs.MemFS).Crash()
 		return nil
@@ -157,8 +168,11 @@ func (r *sinkRun) do(cmd string) []string {
 		}
 		var out []string
 		for _, e := range entries {
+			if e.Name() == ownerFile {
+				continue
+			}
 			data, _ := vfs.ReadFile(r.fsys, full(e.Name()))
-			out = append(out, fmt.Sprintf("%s: %q", e.Name(), data))
+			out = append(out, fmt.Sprintf("%s: %q", untag(e.Name()), data))
 		}
 		sort.Strings(out)
 		return out
@@ -166,6 +180,15 @@ func (r *sinkRun) do(cmd string) []string {
 	t.Fatalf("unknown command %q", cmd)
 	return nil
 }
+
+// attemptTags matches the tag of a writer's attempt in in-progress names.
+var attemptTags = regexp.MustCompile(`(\.part-[0-9a-z-]+)\.[0-9a-f]{8}(\.inprogress)`)
+
+// untag drops the attempt tags from in-progress names: the scripts and step
+// tables show ".part-00000.inprogress" for ".part-00000.1a2b3c4d.inprogress",
+// since the tags are random (TestSinkAttemptTags checks them), and the
+// owner marker is left out of ls (TestSinkOwnership checks it).
+func untag(s string) string { return attemptTags.ReplaceAllString(s, "$1$2") }
 
 // sinkStep is a command and what it must print.
 type sinkStep struct {
@@ -366,6 +389,9 @@ func visible(t *testing.T, fsys vfs.FS) (string, []string) {
 	var out strings.Builder
 	var hidden []string
 	for _, fi := range infos { // sorted: part-00000 < part-00000-0001 < ...
+		if fi.Name() == ownerFile {
+			continue // the run's claim, released at the end
+		}
 		if vfs.Hidden(fi.Name()) {
 			hidden = append(hidden, fi.Name())
 			continue
@@ -633,8 +659,11 @@ func TestSinkBufferedWritesReachFileOnlyAtFlush(t *testing.T) {
 	b.Append(task.NoTimestamp, 7)
 	b.Append(task.NoTimestamp, 8)
 	w.Write(b)
-	inProgress := filepath.Join(dir, ".part-00003.inprogress")
-	if fi, err := os.Stat(inProgress); err != nil || fi.Size() != 0 {
+	inProgress, _ := filepath.Glob(filepath.Join(dir, ".part-00003.*.inprogress"))
+	if len(inProgress) != 1 {
+		t.Fatalf("in-progress files %v, want one", inProgress)
+	}
+	if fi, err := os.Stat(inProgress[0]); err != nil || fi.Size() != 0 {
 		t.Fatalf("before a flush the in-progress file should be empty: %v %v", fi, err)
 	}
 	if err := w.Finish(); err != nil {

@@ -14,14 +14,24 @@
 // restore needs the same input files and parallelism: the split plan depends
 // on both, and a restore against another plan fails with an error saying so.
 //
-// The sink publishes part files at end of input only, so it suits bounded
-// jobs; an unbounded job's output stays in hidden in-progress files.
+// Inputs are regular files that must not change while a job reads them:
+// each file's size and modification time are recorded at listing, and a
+// file that differs later, or ends early, fails the job naming it. Files
+// named .gz, .bz2, .deflate, .zst or .snappy are read decompressed, each
+// as one split. A line longer than source.file.max-line-length is a bad
+// record. See docs/connectors.md.
+//
+// The sink is two-phase: part files roll by size and age, are committed
+// by completed checkpoints, and the directory is owned by one run at a
+// time (owner.go).
 package file
 
 import (
 	"fmt"
+	iofs "io/fs"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/loom-yarn/loom/task"
 	"github.com/loom-yarn/loom/vfs"
@@ -34,12 +44,38 @@ const DefaultSplitSize = 64 << 20
 // subtask work; a smaller SplitSize set by the user is still honoured.
 const MinSplitSize = 1 << 20
 
-// inputFile is one listed input file.
+// inputFile is one listed input file, with what it was when the job
+// planned its splits: a file that changes later fails the read, naming it.
 type inputFile struct {
-	fsys vfs.FS
-	path string // inside fsys
-	name string // as shown to the user (with the URI scheme if any)
-	size int64
+	fsys    vfs.FS
+	path    string // inside fsys
+	name    string // as shown to the user (with the URI scheme if any)
+	size    int64
+	modTime time.Time
+	// codec decompresses the file, nil for a plain one (see codecOf).
+	codec *codec
+}
+
+// unchanged checks that the file still has the size and modification time
+// it was listed with: a file truncated (logrotate's copytruncate),
+// rewritten or appended to while a job reads it would give partial or
+// mixed results.
+func (in *inputFile) unchanged() error {
+	fi, err := in.fsys.Stat(in.path)
+	if err != nil {
+		return fmt.Errorf("input %s: %w", in.name, err)
+	}
+	return in.same(fi.Size(), fi.ModTime())
+}
+
+func (in *inputFile) same(size int64, mod time.Time) error {
+	switch {
+	case size != in.size:
+		return fmt.Errorf("input %s: size changed from %d to %d bytes since the job listed it: inputs must not change while a job reads them (was it truncated or rotated?)", in.name, in.size, size)
+	case !mod.Equal(in.modTime):
+		return fmt.Errorf("input %s: modified at %s, after the job listed it (modified at %s): inputs must not change while a job reads them", in.name, mod.Format(time.RFC3339Nano), in.modTime.Format(time.RFC3339Nano))
+	}
+	return nil
 }
 
 // listing is the validated input of a source: files sorted by name.
@@ -131,7 +167,14 @@ func listInputs(paths []string) (*listing, error) {
 			if err != nil {
 				return nil, fmt.Errorf("input %s%s: %w", prefix, n, err)
 			}
-			files = append(files, inputFile{fsys: fsys, path: n, name: prefix + n, size: fi.Size()})
+			if err := regularFile(prefix+n, fi); err != nil {
+				return nil, err
+			}
+			c, err := codecOf(prefix + n)
+			if err != nil {
+				return nil, err
+			}
+			files = append(files, inputFile{fsys: fsys, path: n, name: prefix + n, size: fi.Size(), modTime: fi.ModTime(), codec: c})
 		}
 	}
 	sort.SliceStable(files, func(i, j int) bool { return files[i].name < files[j].name })
@@ -144,6 +187,31 @@ func listInputs(paths []string) (*listing, error) {
 		l.total += f.size
 	}
 	return l, nil
+}
+
+// regularFile refuses an input that is not a regular file: a pipe, FIFO,
+// socket or device (/dev/stdin, <(...), /dev/zero) reports size 0 or none,
+// so it would read as empty, and it cannot be read again by a restore or
+// cut into splits.
+func regularFile(name string, fi iofs.FileInfo) error {
+	mode := fi.Mode()
+	if mode.IsRegular() {
+		return nil
+	}
+	what := "not a regular file"
+	switch {
+	case mode&iofs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO), such as /dev/stdin or a shell's <(...)"
+	case mode&iofs.ModeCharDevice != 0:
+		what = "a character device, such as /dev/null or /dev/zero"
+	case mode&iofs.ModeDevice != 0:
+		what = "a device"
+	case mode&iofs.ModeSocket != 0:
+		what = "a socket"
+	case mode&iofs.ModeIrregular != 0:
+		what = "an irregular file"
+	}
+	return fmt.Errorf("input %s is %s: file sources read regular files only, by byte ranges, and read them again on a restore; write the data to a file first (e.g. cmd > in.txt) and read that", name, what)
 }
 
 // plan returns the split plan for a parallelism, computing it once.
@@ -161,12 +229,14 @@ func (s *Source[T]) plan(parallelism int) (*splitPlan, error) {
 		s.plans = map[int]*splitPlan{}
 	}
 	sizes := make([]int64, len(l.files))
+	whole := make([]bool, len(l.files))
 	for i, f := range l.files {
 		sizes[i] = f.size
+		whole[i] = f.codec != nil
 	}
 	var p *splitPlan
 	if s.newLineFormat != nil {
-		p = planSplits(sizes, s.splitSize, parallelism)
+		p = planSplits(sizes, whole, s.splitSize, parallelism)
 	} else {
 		p = planWholeFiles(sizes)
 	}

@@ -1,5 +1,7 @@
 package file
 
+import "math"
+
 // split is a byte range [start, end) of input file `file`.
 type split struct {
 	file       int
@@ -21,8 +23,10 @@ const splitSlop = 1.1
 // planSplits cuts files of the given sizes into splits of at most maxSize
 // bytes (the last of a file up to splitSlop times that). When the input is
 // large, the size shrinks to total/parallelism (but not below MinSplitSize)
-// so that every subtask gets work. Empty files get no split.
-func planSplits(sizes []int64, maxSize int64, parallelism int) *splitPlan {
+// so that every subtask gets work. Empty files get no split. A file whose
+// whole is set (a compressed one) is one split from its start to the end of
+// its data, whatever its length once decompressed.
+func planSplits(sizes []int64, whole []bool, maxSize int64, parallelism int) *splitPlan {
 	if maxSize <= 0 {
 		maxSize = DefaultSplitSize
 	}
@@ -37,6 +41,12 @@ func planSplits(sizes []int64, maxSize int64, parallelism int) *splitPlan {
 	}
 	p := &splitPlan{size: size}
 	for i, fileSize := range sizes {
+		if whole != nil && whole[i] {
+			if fileSize > 0 {
+				p.splits = append(p.splits, split{file: i, start: 0, end: math.MaxInt64})
+			}
+			continue
+		}
 		var off int64
 		for float64(fileSize-off)/float64(size) > splitSlop {
 			p.splits = append(p.splits, split{file: i, start: off, end: off + size})

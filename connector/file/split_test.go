@@ -29,7 +29,7 @@ func TestPlanSplits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := planSplits(tt.sizes, tt.maxSize, tt.parallelism)
+			p := planSplits(tt.sizes, nil, tt.maxSize, tt.parallelism)
 			if !reflect.DeepEqual(p.splits, tt.want) || p.size != tt.wantSize {
 				t.Fatalf("got size %d %v\nwant size %d %v", p.size, p.splits, tt.wantSize, tt.want)
 			}
@@ -46,7 +46,7 @@ func TestPlanSplitsCovers(t *testing.T) {
 				continue // millions of splits prove nothing more
 			}
 			for p := 1; p <= 5; p++ {
-				plan := planSplits(sizes, maxSize, p)
+				plan := planSplits(sizes, nil, maxSize, p)
 				next := make([]int64, len(sizes))
 				for _, s := range plan.splits {
 					if s.start != next[s.file] || s.end <= s.start {
