@@ -3,6 +3,7 @@
 package main
 
 import (
+	_ "github.com/loom-yarn/loom/bench/nexmark"
 	"github.com/loom-yarn/loom/cli"
 	_ "github.com/loom-yarn/loom/jobs"
 )
