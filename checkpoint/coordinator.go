@@ -51,8 +51,8 @@ const TolerateAnyFailures = -1
 // TaskID names one subtask: Task is the id of the chain (job vertex) it runs,
 // Subtask its index in [0, parallelism).
 type TaskID struct {
-	Task    string
-	Subtask int
+	Task    string `json:"task"`
+	Subtask int    `json:"subtask"`
 }
 
 // String is "task/subtask", the form used in logs, errors and test scripts.
@@ -178,6 +178,10 @@ type Finalize struct {
 	ID        int64
 	Timestamp time.Time // of the trigger: the checkpoint's time in its metadata
 	Tasks     []TaskSnapshot
+	// Finished are the tasks that reached the end of their input before
+	// they took part in the checkpoint: all they emitted is in the state
+	// of the tasks downstream, so a restore restarts them finished.
+	Finished  []TaskID
 	Savepoint bool
 }
 
@@ -268,6 +272,9 @@ type pending struct {
 	snaps []TaskSnapshot
 	acked []bool
 	nAcks int
+	// fin marks the tasks that finished before acknowledging (counted in
+	// nAcks: they owe nothing).
+	fin []bool
 	// finalizing is set once all tasks acknowledged and Finalize was issued:
 	// the checkpoint now waits only for the metadata write.
 	finalizing bool
@@ -335,9 +342,14 @@ type Coordinator struct {
 	completed []int64
 	// aborted holds the latest abortedMemory aborted ids, to recognize late
 	// messages.
-	aborted  []abortedID
-	ended    bool
-	failures failureRun
+	aborted []abortedID
+	// finished marks the tasks that reached the end of their input, by
+	// place in order; ended is set once every source did: no checkpoint
+	// can be triggered any more.
+	finished  []bool
+	nFinished int
+	ended     bool
+	failures  failureRun
 	stats    Stats
 	// stopping is set while the savepoint a job stops with is pending or
 	// after it completed: no more checkpoints are triggered.
@@ -371,6 +383,7 @@ func New(cfg Config, nextID int64) (*Coordinator, error) {
 		sources:       slices.Clone(cfg.Sources),
 		nextID:        nextID,
 		completed:     slices.Clone(cfg.Retained),
+		finished:      make([]bool, len(cfg.Tasks)),
 	}
 	if c.retain == 0 {
 		c.retain = DefaultRetain
@@ -414,8 +427,51 @@ func (c *Coordinator) PendingIDs() []int64 {
 // NextID is the id the next checkpoint will get.
 func (c *Coordinator) NextID() int64 { return c.nextID }
 
-// Ended reports whether checkpointing has ended because a task finished.
+// Ended reports whether checkpointing has ended because every source
+// finished.
 func (c *Coordinator) Ended() bool { return c.ended }
+
+// newPending starts checkpoint id: the tasks that finished already are
+// accounted for, and the sources still running get the trigger.
+func (c *Coordinator) newPending(id int64, savepoint, stop bool) (*pending, []TaskID) {
+	p := &pending{
+		id: id, triggeredAt: c.now, savepoint: savepoint, stop: stop,
+		snaps: make([]TaskSnapshot, len(c.order)), acked: make([]bool, len(c.order)), fin: make([]bool, len(c.order)),
+	}
+	for i, f := range c.finished {
+		if f {
+			p.acked[i], p.fin[i] = true, true
+			p.nAcks++
+		}
+	}
+	var sources []TaskID
+	for _, s := range c.sources {
+		if !c.finished[c.tasks[s]] {
+			sources = append(sources, s)
+		}
+	}
+	c.pending = append(c.pending, p)
+	return p, sources
+}
+
+// complete returns p's Finalize once every task acknowledged or finished.
+func (c *Coordinator) complete(p *pending) []Action {
+	if p.nAcks < len(c.order) || p.finalizing {
+		return nil
+	}
+	p.finalizing = true
+	snaps := make([]TaskSnapshot, 0, len(c.order))
+	var fin []TaskID
+	for i, t := range c.order {
+		if p.fin[i] {
+			fin = append(fin, t)
+		} else {
+			snaps = append(snaps, p.snaps[i])
+		}
+	}
+	p.snaps = nil // the driver owns them now
+	return []Action{Finalize{ID: p.id, Timestamp: p.triggeredAt, Tasks: snaps, Finished: fin, Savepoint: p.savepoint}}
+}
 
 // find returns the pending checkpoint id, or nil. A scan is enough: at most
 // MaxConcurrent checkpoints are pending.
@@ -455,13 +511,10 @@ func (c *Coordinator) Tick(now time.Time) []Action {
 		(c.maxConcurrent > 1 || c.now.Sub(c.lastEnd) >= c.cfg.MinPause) {
 		id := c.nextID
 		c.nextID++
-		c.pending = append(c.pending, &pending{
-			id: id, triggeredAt: c.now,
-			snaps: make([]TaskSnapshot, len(c.order)), acked: make([]bool, len(c.order)),
-		})
+		_, sources := c.newPending(id, false, false)
 		c.lastTrigger = c.now
 		c.stats.Triggered++
-		out = append(out, Trigger{ID: id, Timestamp: c.now, Sources: slices.Clone(c.sources)})
+		out = append(out, Trigger{ID: id, Timestamp: c.now, Sources: sources})
 	}
 	return out
 }
@@ -513,13 +566,7 @@ func (c *Coordinator) Ack(id int64, task TaskID, snap TaskSnapshot) []Action {
 	p.acked[i] = true
 	p.snaps[i] = snap
 	p.nAcks++
-	if p.nAcks < len(c.order) {
-		return nil
-	}
-	p.finalizing = true
-	snaps := p.snaps
-	p.snaps = nil // the driver owns them now
-	return []Action{Finalize{ID: id, Timestamp: p.triggeredAt, Tasks: snaps, Savepoint: p.savepoint}}
+	return c.complete(p)
 }
 
 // checkpointsPending counts the pending checkpoints that are not
@@ -547,7 +594,7 @@ func (c *Coordinator) checkpointsPending() int {
 func (c *Coordinator) TriggerSavepoint(now time.Time, stop bool) (int64, []Action, error) {
 	switch {
 	case c.ended:
-		return 0, nil, fmt.Errorf("a task of the job finished: a savepoint can no longer cover the whole job")
+		return 0, nil, fmt.Errorf("every source of the job finished: there is nothing left to take a savepoint of")
 	case c.stopping:
 		return 0, nil, fmt.Errorf("the job is stopping with a savepoint already")
 	}
@@ -561,13 +608,10 @@ func (c *Coordinator) TriggerSavepoint(now time.Time, stop bool) (int64, []Actio
 	}
 	id := c.nextID
 	c.nextID++
-	c.pending = append(c.pending, &pending{
-		id: id, triggeredAt: c.now, savepoint: true, stop: stop,
-		snaps: make([]TaskSnapshot, len(c.order)), acked: make([]bool, len(c.order)),
-	})
+	_, sources := c.newPending(id, true, stop)
 	c.stopping = stop
 	c.stats.Triggered++
-	return id, []Action{Trigger{ID: id, Timestamp: c.now, Sources: slices.Clone(c.sources), Savepoint: true, Stop: stop}}, nil
+	return id, []Action{Trigger{ID: id, Timestamp: c.now, Sources: sources, Savepoint: true, Stop: stop}}, nil
 }
 
 // wasAborted returns the memory of aborted checkpoint id, or nil.
@@ -654,21 +698,35 @@ func (c *Coordinator) Finalized(id int64, err error) []Action {
 	return out
 }
 
-// TaskFinished records that task reached the end of its input. Checkpointing
-// ends for the job; pending checkpoints the task has not acknowledged are
-// aborted (one it acknowledged may still complete). These aborts do not
-// count against TolerableFailures.
+// TaskFinished records that task reached the end of its input. Checkpoints
+// go on without it, as in Flink (FLIP-147): everything it emitted reached
+// the tasks downstream before its end of input, so their state covers it
+// and a restore restarts it finished (Finalize.Finished). A pending
+// checkpoint it had not acknowledged stops waiting for it and may complete
+// now; its acknowledgement, if it took part, must come before this call
+// (drivers deliver a task's messages in order). Once every source finished
+// no checkpoint is triggered any more.
 func (c *Coordinator) TaskFinished(task TaskID) []Action {
 	i, known := c.tasks[task]
-	if !known {
+	if !known || c.finished[i] {
 		c.stats.Ignored++
 		return nil
 	}
-	c.ended = true
+	c.finished[i] = true
+	c.nFinished++
+	running := 0
+	for _, s := range c.sources {
+		if !c.finished[c.tasks[s]] {
+			running++
+		}
+	}
+	c.ended = running == 0
 	var out []Action
 	for _, p := range slices.Clone(c.pending) {
 		if !p.finalizing && !p.acked[i] {
-			out = c.abort(out, p, false, fmt.Sprintf("task %v finished before acknowledging", task))
+			p.acked[i], p.fin[i] = true, true
+			p.nAcks++
+			out = append(out, c.complete(p)...)
 		}
 	}
 	return out

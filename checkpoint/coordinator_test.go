@@ -137,7 +137,11 @@ func (d *coordScenario) format(a Action) string {
 		if a.Savepoint {
 			kind = "finalize savepoint"
 		}
-		return fmt.Sprintf("%s %d at=%v %s", kind, a.ID, a.Timestamp.Sub(d.start), strings.TrimPrefix(a.String(), fmt.Sprintf("finalize %d ", a.ID)))
+		line := fmt.Sprintf("%s %d at=%v %s", kind, a.ID, a.Timestamp.Sub(d.start), strings.TrimPrefix(a.String(), fmt.Sprintf("finalize %d ", a.ID)))
+		if len(a.Finished) > 0 {
+			line += " finished=" + joinTasks(a.Finished)
+		}
+		return line
 	default:
 		return a.String()
 	}

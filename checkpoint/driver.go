@@ -255,7 +255,7 @@ func (d *Driver) apply(actions []Action) {
 			d.tasks.Trigger(a.ID, a.Timestamp, a.Sources, nil)
 		case Finalize:
 			if sp := d.savepoints[a.ID]; sp != nil {
-				md := Metadata{Version: MetadataVersion, Job: d.cfg.Job, GraphHash: d.cfg.GraphHash, ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}
+				md := Metadata{Version: MetadataVersion, Job: d.cfg.Job, GraphHash: d.cfg.GraphHash, ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks, Finished: a.Finished}
 				err := sp.storage.WriteMetadata(md)
 				delete(d.trigger, a.ID)
 				delete(d.savepoints, a.ID)
@@ -268,7 +268,7 @@ func (d *Driver) apply(actions []Action) {
 				}
 				continue
 			}
-			md := Metadata{Version: MetadataVersion, Job: d.cfg.Job, GraphHash: d.cfg.GraphHash, ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks}
+			md := Metadata{Version: MetadataVersion, Job: d.cfg.Job, GraphHash: d.cfg.GraphHash, ID: a.ID, Timestamp: a.Timestamp, Tasks: a.Tasks, Finished: a.Finished}
 			err := d.storage.WriteMetadata(md)
 			if err == nil {
 				// Registered before the Finalized actions release the

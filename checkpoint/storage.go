@@ -88,6 +88,10 @@ type Metadata struct {
 	ID        int64          `json:"id"`
 	Timestamp time.Time      `json:"timestamp"`
 	Tasks     []TaskSnapshot `json:"tasks"`
+	// Finished are the subtasks that had reached the end of their input
+	// (all they emitted is in the state of the tasks downstream): a
+	// restore restarts them finished.
+	Finished []TaskID `json:"finished,omitempty"`
 }
 
 // Storage keeps checkpoints under a root directory: <root>/chk-<id>/ holds
@@ -277,6 +281,15 @@ func (md *Metadata) validate() error {
 			if f.Size < 0 {
 				return fmt.Errorf("task %v: shared file %s has negative size %d", id, f.Path, f.Size)
 			}
+		}
+		seen[id] = true
+	}
+	for _, id := range md.Finished {
+		switch {
+		case seen[id]:
+			return fmt.Errorf("task %v is listed twice (finished, and with a snapshot or finished again)", id)
+		case id.Task == "" || id.Subtask < 0:
+			return fmt.Errorf("finished task %v is not a subtask", id)
 		}
 		seen[id] = true
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -449,6 +450,18 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 			t.Backend.Close()
 		}
 	}()
+	// A subtask the checkpoint had finished restarts finished: it has no
+	// state, and its operators are not opened.
+	if md != nil {
+		fin, err := finishedAtRestore(md, c, i)
+		if err != nil {
+			return nil, err
+		}
+		if fin {
+			t.RestoredFinished = true
+			md = nil
+		}
+	}
 	var restore *checkpoint.Restore
 	if md != nil {
 		var err error
@@ -583,4 +596,35 @@ func (x *Execution) buildTask(ctx context.Context, c *graph.Chain, cp *scheduler
 		}
 	}
 	return tr, nil
+}
+
+// finishedAtRestore reports whether subtask i of chain c is one the
+// checkpoint md had finished. A chain all of whose subtasks had finished
+// is finished at any parallelism; one partly finished restores only at its
+// parallelism, since the finished subtasks' positions are gone.
+func finishedAtRestore(md *checkpoint.Metadata, c *graph.Chain, i int) (bool, error) {
+	var fin []int
+	for _, f := range md.Finished {
+		if f.Task == c.ID {
+			fin = append(fin, f.Subtask)
+		}
+	}
+	if len(fin) == 0 {
+		return false, nil
+	}
+	was := 0
+	for _, t := range md.Tasks {
+		if t.Task == c.ID {
+			was = t.Parallelism
+			break
+		}
+	}
+	if was == 0 {
+		return true, nil // every subtask had finished
+	}
+	if was != c.Parallelism {
+		return false, fmt.Errorf("restore %s from checkpoint %d: %d of its %d subtasks had finished there (subtasks %v), and a partly finished operator cannot be redistributed to parallelism %d: restore it at parallelism %d",
+			c.Name, md.ID, len(fin), was, fin, c.Parallelism, was)
+	}
+	return slices.Contains(fin, i), nil
 }

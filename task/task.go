@@ -89,6 +89,10 @@ type Task struct {
 	Mail         chan Mail
 	// Finished is called when the task reached end of input and forwarded it.
 	Finished func()
+	// RestoredFinished says the checkpoint the task restores had it
+	// finished: Run forwards end of input at once, without opening its
+	// operators (a sink's files were published when it finished).
+	RestoredFinished bool
 
 	timers *procTimers
 	names  []string // operator names by index in Ops, for PanicErrors
@@ -243,6 +247,15 @@ func (t *Task) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
+	if t.RestoredFinished {
+		if err := t.broadcast(network.Element{Kind: network.KindEndOfInput}); err != nil {
+			return t.wrap(err)
+		}
+		if t.Finished != nil {
+			t.Finished()
+		}
+		return nil
+	}
 	// Open tail first, so that an operator may emit records while opening.
 	for i := len(t.Ops) - 1; i >= 0; i-- {
 		if o, ok := t.Ops[i].(Opener); ok {
