@@ -350,7 +350,7 @@ type Coordinator struct {
 	nFinished int
 	ended     bool
 	failures  failureRun
-	stats    Stats
+	stats     Stats
 	// stopping is set while the savepoint a job stops with is pending or
 	// after it completed: no more checkpoints are triggered.
 	stopping bool
