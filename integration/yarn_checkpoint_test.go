@@ -226,16 +226,8 @@ func TestYARNAMFailoverResumesFromCheckpoint(t *testing.T) {
 // amPID is the process of the application's running ApplicationMaster (0
 // when there is none).
 func amPID(appID string) int {
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	for _, p := range procs {
-		cmdline, err := os.ReadFile(p + "/cmdline")
-		if err != nil || !strings.Contains(string(cmdline), "loom\x00am") {
-			continue
-		}
-		if cwd, err := os.Readlink(p + "/cwd"); err == nil && strings.Contains(cwd, appID) {
-			pid, _ := strconv.Atoi(filepath.Base(p))
-			return pid
-		}
+	if pids := rolePIDs(appID, "am"); len(pids) > 0 {
+		return pids[0]
 	}
 	return 0
 }

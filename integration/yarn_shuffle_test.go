@@ -260,12 +260,16 @@ func getJSON(url string, v any) error {
 }
 
 // workerPIDs lists the running worker processes of an application.
-func workerPIDs(appID string) []int {
+func workerPIDs(appID string) []int { return rolePIDs(appID, "worker") }
+
+// rolePIDs lists the running processes of an application playing role
+// (loom worker, loom am): their command line and container directory.
+func rolePIDs(appID, role string) []int {
 	var out []int
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	for _, p := range procs {
 		cmdline, err := os.ReadFile(p + "/cmdline")
-		if err != nil || !strings.Contains(string(cmdline), "loom\x00worker") {
+		if err != nil || !strings.Contains(string(cmdline), "loom\x00"+role) {
 			continue
 		}
 		if cwd, err := os.Readlink(p + "/cwd"); err == nil && strings.Contains(cwd, appID) {

@@ -26,21 +26,7 @@ func TestStatusBackpressure(t *testing.T) {
 		{Chain: "c2", Name: "Window: count", Index: 0, Running: true, BackpressuredMs: 0, ElapsedMs: 10000},
 		{Chain: "c1", Name: "Source: clicks", Index: 1, Running: true, BackpressuredMs: 10020, ElapsedMs: 10000}, // two clocks
 	}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serveStatus(ln, b, log.New(io.Discard, "", 0))
-	defer srv.Close()
-	get := func(path string) string {
-		resp, err := http.Get("http://" + ln.Addr().String() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return string(body)
-	}
+	get := serveBoard(t, b)
 	var st JobStatus
 	if err := json.Unmarshal([]byte(get("/status")), &st); err != nil {
 		t.Fatal(err)
@@ -82,21 +68,7 @@ func TestStatusCheckpointHistory(t *testing.T) {
 	b.restored(1, "hdfs:///ck/app/j/chk-1")
 	b.checkpointTriggered(1, 4, t0.Add(5*time.Second))
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := serveStatus(ln, b, log.New(io.Discard, "", 0))
-	defer srv.Close()
-	get := func(path string) string {
-		resp, err := http.Get("http://" + ln.Addr().String() + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return string(body)
-	}
+	get := serveBoard(t, b)
 	var st JobStatus
 	if err := json.Unmarshal([]byte(get("/status")), &st); err != nil {
 		t.Fatal(err)
@@ -132,5 +104,26 @@ func TestStatusCheckpointHistory(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s:\n%s", want, m)
 		}
+	}
+}
+
+// serveBoard serves b's status page until the test ends and returns a GET
+// of one of its paths.
+func serveBoard(t *testing.T, b *statusBoard) func(path string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serveStatus(ln, b, log.New(io.Discard, "", 0))
+	t.Cleanup(func() { srv.Close() })
+	return func(path string) string {
+		resp, err := http.Get("http://" + ln.Addr().String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
 	}
 }
